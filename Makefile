@@ -1,0 +1,44 @@
+# crowdnb: the two commands of the README, and what they need.
+#
+#   make book   run the whole study (notebooks, by papermill) and build the book
+#   make test   run the test suite, including the smoke study and a book build
+#
+# Both create .venv when it is missing, and reinstall into it when the pins in
+# pyproject.toml change (the stamp file is older than pyproject.toml).
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.crowdnb-installed
+PARAMS ?= params/default.yaml
+PYTEST_ARGS ?=
+
+.PHONY: book study html test bench clean-run help
+
+help:
+	@echo "make book   run the whole study with $(PARAMS) and build the book (_build/html)"
+	@echo "make test   run the tests (unit tests, the smoke study, a book build)"
+	@echo "make bench  run the benchmark scripts"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+study: $(STAMP)
+	$(BIN)/crowdnb run --params $(PARAMS)
+
+html: $(STAMP)
+	$(BIN)/jupyter-book build --warningiserror --keep-going --path-output . .
+
+book: study html
+	@echo "The book is in _build/html/index.html"
+
+# pytest exits 5 when it collects no tests: that is a failure here, not a pass.
+test: $(STAMP)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
+	exit $$status
+
+bench: $(STAMP)
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -1,0 +1,58 @@
+"""The ``crowdnb`` command line.
+
+Each subcommand lives beside the code it runs: a module listed in
+``_SUBCOMMANDS`` defines ``register_cli(subparsers)``, which adds its parser
+and sets ``func`` to a function taking the parsed arguments and returning an
+exit status. Modules are imported only when their subcommand is used, so
+``crowdnb --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import CrowdnbError
+
+# subcommand name -> (module, one-line help)
+_SUBCOMMANDS = {
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crowdnb",
+        description="Crowd-emotion recognition from crowd sound by visual transfer learning.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in _SUBCOMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text, add_help=False)
+            continue
+        module = importlib.import_module(module_name)
+        module.register_cli(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(only=command if command in _SUBCOMMANDS else None)
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CrowdnbError as exc:
+        print(f"crowdnb {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"crowdnb {args.command}: interrupted; finished stages are kept, rerun to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
