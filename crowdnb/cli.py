@@ -17,28 +17,32 @@ from .errors import CrowdnbError
 
 # subcommand name -> (module, one-line help)
 _SUBCOMMANDS = {
+    "synth": ("crowdnb.synth", "render the synthetic crowd corpus (the embedded default)"),
+    "collect": ("crowdnb.sources", "collect labelled clips from a source into a collection"),
+    "predict": ("crowdnb.predict", "label the 2 s blocks of audio files with a trained model"),
+    "run": ("crowdnb.runner", "run the study's notebooks with papermill"),
 }
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser, with the full sub-parser of ``command`` only (others are listed)."""
     parser = argparse.ArgumentParser(
         prog="crowdnb",
         description="Crowd-emotion recognition from crowd sound by visual transfer learning.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in _SUBCOMMANDS.items():
-        if only is not None and name != only:
+        if name == command:
+            importlib.import_module(module_name).register_cli(sub)
+        else:
             sub.add_parser(name, help=help_text, add_help=False)
-            continue
-        module = importlib.import_module(module_name)
-        module.register_cli(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(only=command if command in _SUBCOMMANDS else None)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
