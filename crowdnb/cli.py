@@ -19,6 +19,7 @@ from .errors import CrowdnbError
 _SUBCOMMANDS = {
     "synth": ("crowdnb.synth", "render the synthetic crowd corpus (the embedded default)"),
     "collect": ("crowdnb.sources", "collect labelled clips from a source into a collection"),
+    "preprocess": ("crowdnb.dataset", "cut clips into blocks and render spectrogram images"),
     "predict": ("crowdnb.predict", "label the 2 s blocks of audio files with a trained model"),
     "run": ("crowdnb.runner", "run the study's notebooks with papermill"),
 }

@@ -38,6 +38,7 @@ from .files import atomic_write, read_table, write_table
 __all__ = [
     "CLIP_COLUMNS",
     "LABEL_PATTERN",
+    "ID_PATTERN",
     "CLIPS_FILE",
     "CARD_FILE",
     "validate_label",
@@ -64,7 +65,7 @@ CLIP_COLUMNS = [
 CLIPS_FILE = "clips.csv"
 CARD_FILE = "card.md"
 LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 def validate_label(label: str, *, where: str = "label") -> str:
@@ -89,10 +90,10 @@ def _check(table: pd.DataFrame, where: str) -> None:
     if dup:
         raise DataError(f"{where}: duplicate clip_id(s) {', '.join(map(str, dup[:5]))}")
     for value in table["clip_id"]:
-        if not isinstance(value, str) or not _ID_PATTERN.match(value):
+        if not isinstance(value, str) or not ID_PATTERN.match(value):
             raise DataError(f"{where}: invalid clip_id {value!r} (letters, digits, '_', '-', '.')")
     for value in table["event_id"]:
-        if not isinstance(value, str) or not _ID_PATTERN.match(value):
+        if not isinstance(value, str) or not ID_PATTERN.match(value):
             raise DataError(f"{where}: invalid event_id {value!r} (letters, digits, '_', '-', '.')")
     for label in table["label"]:
         validate_label(label, where=where)
@@ -140,7 +141,8 @@ def read_clips(path: str | os.PathLike) -> pd.DataFrame:
     table = read_table(path, required=CLIP_COLUMNS, what="clips table")
     for column in ("clip_id", "event_id", "label", "path", "source", "params", "licence",
                    "attribution", "sha256"):
-        table[column] = table[column].fillna("").astype(str)
+        # A column left blank throughout is read as float NaN: make it text first.
+        table[column] = table[column].astype(object).where(table[column].notna(), "").astype(str)
     _check(table, str(path))
     root = path.parent.resolve()
     resolved = []

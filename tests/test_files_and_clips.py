@@ -87,6 +87,14 @@ def test_clips_table_is_validated(tmp_path, change, message):
         write_clips(_clips(tmp_path, **change), tmp_path)
 
 
+def test_read_clips_accepts_blank_optional_columns(tmp_path):
+    folder = tmp_path / "c"
+    write_clips(_clips(folder, sha256="", seed="", attribution=""), folder)
+    table = read_clips(folder)
+    assert table["sha256"].tolist() == ["", "", ""]
+    assert table["attribution"].tolist() == ["", "", ""]
+
+
 def test_read_clips_rejects_paths_escaping_the_folder(tmp_path):
     folder = tmp_path / "c"
     table = _clips(folder)

@@ -1,0 +1,625 @@
+"""Spectrogram images: from a normalised block to the picture AlexNet sees.
+
+The paper's second phase (section II.B): a mel spectrogram of each block,
+Hamming window of 400 samples, 4.5 ms frame increment, shown on a fixed
+[-130, -22] dB power/Hz range with MATLAB's 64-colour jet colormap, drawn at
+257 x 259 (frequency x time) and resized to AlexNet's 227 x 227.
+
+The level of the spectrogram is a power spectral density in dB re full scale
+per Hz, as MATLAB's ``spectrogram(..., 'psd')`` reports it, and each mel band
+*averages* the density over its bins (filter weights sum to 1). The paper's
+fixed dB range only means what it meant there with that scaling: a white noise
+of variance sigma^2 reads 10 log10(2 sigma^2 / fs) dB in every band.
+
+Functions
+---------
+mel_psd_db         block -> [n_mels, n_frames] dB re 1/Hz
+to_image           dB grid -> [257, 259, 3] uint8 (clip, quantise, colour)
+spectrogram_image  block -> [227, 227, 3] uint8 (the whole chain)
+render_image       dB grid -> [227, 227, 3] uint8 (to_image + AlexNet resize)
+mel_filterbank, hop_length, colormap_palette, matlab_jet: the pieces
+plot_waveform, plot_spectrogram, plot_gallery: figures for the book
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import scipy.fft
+import scipy.signal
+import scipy.sparse
+from PIL import Image
+
+from .errors import ParameterError
+
+__all__ = [
+    "mel_psd_db",
+    "to_image",
+    "spectrogram_image",
+    "render_image",
+    "mel_filterbank",
+    "hop_length",
+    "hz_to_mel",
+    "mel_to_hz",
+    "colormap_palette",
+    "matlab_jet",
+    "plot_waveform",
+    "plot_spectrogram",
+    "plot_gallery",
+    "MEL_DEFAULTS",
+    "IMAGE_DEFAULTS",
+]
+
+#: Defaults of :func:`mel_psd_db` (the paper's window and frame increment, and
+#: the FFT size and band count chosen in ``book/method_choices.md``).
+MEL_DEFAULTS: dict[str, Any] = {
+    "win_length": 400,
+    "hop_s": 0.0045,
+    "n_fft": 2048,
+    "n_mels": 128,
+    "fmin": 20.0,
+    "fmax": 20000.0,
+}
+#: Defaults of :func:`to_image` (the paper's range, image size and colormap).
+IMAGE_DEFAULTS: dict[str, Any] = {
+    "db_range": (-130.0, -22.0),
+    "size": (257, 259),
+    "n_colors": 64,
+    "colormap": "jet",
+}
+# Power density floor before the logarithm: -200 dB, 70 dB below the lowest
+# colour of the paper's range, so silence maps to the bottom colour, not -inf.
+_DENSITY_FLOOR = 1e-20
+
+
+# ---------------------------------------------------------------------------
+# Mel scale and filter bank
+
+
+def hz_to_mel(f_hz: np.ndarray | float) -> np.ndarray:
+    """Mel pitch of a frequency: ``2595 log10(1 + f / 700)`` (O'Shaughnessy/HTK).
+
+    This is the scale of MATLAB's ``hz2mel`` and of the paper's definition,
+    where a 1000 Hz tone has a pitch of 1000 mel.
+    """
+    return 2595.0 * np.log10(1.0 + np.asarray(f_hz, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def hop_length(sr: int, hop_s: float = 0.0045) -> int:
+    """Frame increment in samples: ``round(hop_s * sr)``.
+
+    4.5 ms is 198.45 samples at 44.1 kHz, rounded to 198 (4.490 ms); 216
+    exactly at 48 kHz, 99 at 22.05 kHz (99.225), 72 at 16 kHz.
+    """
+    if isinstance(hop_s, bool) or not isinstance(hop_s, (int, float, np.number)) \
+            or not math.isfinite(hop_s) or hop_s <= 0:
+        raise ParameterError(f"hop_s must be a finite positive number of seconds, got {hop_s!r}")
+    hop = int(round(hop_s * sr))
+    if hop < 1:
+        raise ParameterError(f"hop_s={hop_s} s is less than one sample at {sr} Hz")
+    return hop
+
+
+def _effective_fmax(sr: int, fmax: float) -> float:
+    return min(float(fmax), sr / 2.0)
+
+
+@functools.lru_cache(maxsize=16)
+def _filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    freqs = np.arange(n_fft // 2 + 1) * (sr / n_fft)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    edges[0], edges[-1] = fmin, fmax  # exact ends: no weight leaks past them by rounding
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (freqs[None, :] - lower) / (centre - lower)
+    falling = (upper - freqs[None, :]) / (upper - centre)
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    sums = weights.sum(axis=1)
+    empty = np.flatnonzero(sums <= 0)
+    if empty.size:
+        # The narrowest band is the lowest: find the smallest FFT size that fills it.
+        need = 2 ** int(math.ceil(math.log2(sr / (edges[2] - edges[0]) * 1.0001)))
+        raise ParameterError(
+            f"n_fft={n_fft} leaves {empty.size} of n_mels={n_mels} mel bands without an FFT bin "
+            f"(lowest empty band centred at {edges[empty[0] + 1]:.1f} Hz; bin spacing "
+            f"{sr / n_fft:.1f} Hz); use n_fft >= {max(need, n_fft * 2)} or fewer bands"
+        )
+    weights /= sums[:, None]
+    weights.setflags(write=False)
+    return weights
+
+
+def mel_filterbank(
+    sr: int, *, n_fft: int = 2048, n_mels: int = 128, fmin: float = 20.0, fmax: float = 20000.0
+) -> np.ndarray:
+    """Triangular mel filters that average a spectrum over each band.
+
+    Band edges are ``n_mels + 2`` points equally spaced on the mel scale
+    (:func:`hz_to_mel`) from ``fmin`` to ``min(fmax, sr / 2)``; each filter is
+    a triangle from its lower to its upper neighbour's centre, sampled at the
+    FFT bin frequencies ``k sr / n_fft`` and normalised so that its weights sum
+    to 1. A band that contains no FFT bin with non-zero weight is an error.
+
+    Parameters
+    ----------
+    sr : int > 0
+        Sample rate in Hz.
+    n_fft : int > 0
+        FFT length (zero-padded frame length) in samples.
+    n_mels : int > 0
+        Number of mel bands.
+    fmin, fmax : float
+        Band range in Hz (``fmax`` is lowered to the Nyquist frequency).
+
+    Returns
+    -------
+    weights : np.ndarray [shape=(n_mels, 1 + n_fft // 2)], read-only
+        Rows sum to 1.
+
+    Raises
+    ------
+    ParameterError
+        For invalid values, or when a band holds no FFT bin (the message says
+        which ``n_fft`` would fill every band).
+    """
+    sr, n_fft, n_mels, fmin, fmax = _check_mel(sr, n_fft, n_mels, fmin, fmax)
+    return _filterbank(sr, n_fft, n_mels, fmin, fmax)
+
+
+def _check_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_mel(sr, n_fft, n_mels, fmin, fmax) -> tuple[int, int, int, float, float]:
+    sr = _check_int(sr, "sr")
+    n_fft = _check_int(n_fft, "n_fft", 2)
+    n_mels = _check_int(n_mels, "n_mels")
+    for name, value in (("fmin", fmin), ("fmax", fmax)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                or not math.isfinite(value) or value < 0:
+            raise ParameterError(f"{name} must be a finite frequency >= 0 Hz, got {value!r}")
+    fmax_eff = _effective_fmax(sr, fmax)
+    if fmin >= fmax_eff:
+        raise ParameterError(
+            f"fmin ({fmin} Hz) must be below fmax ({fmax} Hz, at most sr/2 = {sr / 2:g} Hz)"
+        )
+    return sr, n_fft, n_mels, float(fmin), fmax_eff
+
+
+@functools.lru_cache(maxsize=16)
+def _psd_operator(sr: int, win_length: int, n_fft: int, n_mels: int, fmin: float,
+                  fmax: float) -> tuple[np.ndarray, Any, int, int]:
+    """Window, and the sparse mel matrix with the one-sided PSD scaling folded in."""
+    # MATLAB's hamming(N) is the symmetric window.
+    window = scipy.signal.windows.hamming(win_length, sym=True)
+    scale = np.full(n_fft // 2 + 1, 2.0 / (sr * np.sum(window**2)))
+    scale[0] /= 2.0  # DC is not doubled
+    if n_fft % 2 == 0:
+        scale[-1] /= 2.0  # nor is Nyquist
+    weights = _filterbank(sr, n_fft, n_mels, fmin, fmax) * scale[None, :]
+    # Only the bins some band uses enter the product, and each band uses few of
+    # them: a sparse product is ~10x cheaper than a dense one, and does not start
+    # BLAS threads that fight over a small machine's cores.
+    used = np.flatnonzero(weights.any(axis=0))
+    first, last = int(used[0]), int(used[-1]) + 1
+    operator = scipy.sparse.csr_array(weights[:, first:last].astype(np.float32))
+    return window.astype(np.float32), operator, first, last
+
+
+def mel_psd_db(
+    block: np.ndarray,
+    sr: int,
+    *,
+    win_length: int = 400,
+    hop_s: float = 0.0045,
+    n_fft: int = 2048,
+    n_mels: int = 128,
+    fmin: float = 20.0,
+    fmax: float = 20000.0,
+) -> np.ndarray:
+    """Mel spectrogram of a block as power spectral density in dB re 1/Hz.
+
+    Frames of ``win_length`` samples every ``round(hop_s * sr)`` samples (no
+    padding at the ends, like MATLAB's ``spectrogram``), a symmetric Hamming
+    window, zero-padded to ``n_fft``. Each frame's periodogram is scaled as
+    MATLAB's one-sided PSD, ``|X|^2 / (fs sum(w^2))`` doubled except at DC and
+    Nyquist, so a full-scale-referenced white noise of variance sigma^2 has a
+    density of ``2 sigma^2 / fs``. The mel filters of :func:`mel_filterbank`
+    then average that density over each band, and the result is floored at
+    1e-20 (-200 dB) before ``10 log10``.
+
+    Parameters
+    ----------
+    block : np.ndarray [shape=(n,)]
+        Mono block (full scale = 1.0), at least ``win_length`` samples.
+    sr : int > 0
+        Sample rate in Hz.
+    win_length : int > 0
+        Hamming window length in samples (the paper: 400).
+    hop_s : float > 0
+        Frame increment in seconds (the paper: 4.5 ms; see :func:`hop_length`).
+    n_fft : int >= win_length
+        FFT length in samples (zero padding).
+    n_mels : int > 0
+        Number of mel bands.
+    fmin, fmax : float
+        Band range in Hz; ``fmax`` is lowered to ``sr / 2`` where it is above.
+
+    Returns
+    -------
+    S_db : np.ndarray [shape=(n_mels, n_frames), dtype=float32]
+        dB re 1/Hz full scale; row 0 is the lowest band;
+        ``n_frames = 1 + (n - win_length) // hop``.
+    """
+    x = np.asarray(block)
+    if x.ndim != 1 or not np.issubdtype(x.dtype, np.floating):
+        raise ParameterError(f"block must be a float signal of shape (n,), got {x.dtype} {x.shape}")
+    sr, n_fft, n_mels, fmin, fmax = _check_mel(sr, n_fft, n_mels, fmin, fmax)
+    win_length = _check_int(win_length, "win_length")
+    if n_fft < win_length:
+        raise ParameterError(f"n_fft ({n_fft}) must be at least win_length ({win_length})")
+    hop = hop_length(sr, hop_s)
+    if x.size < win_length:
+        raise ParameterError(
+            f"block has {x.size} samples, fewer than one window (win_length={win_length})"
+        )
+    window, operator, first, last = _psd_operator(sr, win_length, n_fft, n_mels, fmin, fmax)
+    frames = np.lib.stride_tricks.sliding_window_view(x.astype(np.float32, copy=False),
+                                                      win_length)[::hop]
+    padded = np.zeros((frames.shape[0], n_fft), dtype=np.float32)
+    np.multiply(frames, window, out=padded[:, :win_length])
+    spectrum = scipy.fft.rfft(padded, axis=-1)[:, first:last]
+    # [used bins, n_frames], C-contiguous: the layout a sparse-times-dense product
+    # reads without copying.
+    power = np.ascontiguousarray((spectrum.real**2 + spectrum.imag**2).T)
+    density = np.maximum(operator @ power, _DENSITY_FLOOR)  # [n_mels, n_frames]
+    return np.ascontiguousarray(10.0 * np.log10(density), dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------
+# Colour
+
+
+def matlab_jet(n: int = 64) -> np.ndarray:
+    """MATLAB's ``jet(n)``, exactly: the piecewise-linear formula of ``jet.m``.
+
+    Returns
+    -------
+    palette : np.ndarray [shape=(n, 3)]
+        RGB in [0, 1]; ``jet(64)`` runs from (0, 0, 0.5625) to (0.5, 0, 0).
+    """
+    n = _check_int(n, "n_colors")
+    q = int(math.ceil(n / 4))
+    u = np.concatenate([np.arange(1, q + 1) / q, np.ones(q - 1), np.arange(q, 0, -1) / q])
+    g = int(math.ceil(q / 2)) - (1 if n % 4 == 1 else 0) + np.arange(1, u.size + 1)
+    r = g + q
+    b = g - q
+    g = g[g <= n]
+    r = r[r <= n]
+    b = b[b >= 1]
+    palette = np.zeros((n, 3))
+    palette[r - 1, 0] = u[: r.size]
+    palette[g - 1, 1] = u[: g.size]
+    palette[b - 1, 2] = u[u.size - b.size:]
+    return palette
+
+
+@functools.lru_cache(maxsize=16)
+def _palette_uint8(colormap: str, n_colors: int) -> np.ndarray:
+    palette = np.round(colormap_palette(colormap, n_colors) * 255.0).astype(np.uint8)
+    palette.setflags(write=False)
+    return palette
+
+
+def colormap_palette(colormap: str = "jet", n_colors: int = 64) -> np.ndarray:
+    """An ``n_colors`` x 3 RGB palette in [0, 1].
+
+    ``"jet"`` is MATLAB's (:func:`matlab_jet`), since the paper used MATLAB;
+    any other name is a matplotlib colormap resampled to ``n_colors``.
+    """
+    n_colors = _check_int(n_colors, "n_colors", 2)
+    if colormap == "jet":
+        return matlab_jet(n_colors)
+    import matplotlib
+
+    try:
+        cmap = matplotlib.colormaps[colormap]
+    except (KeyError, TypeError):
+        raise ParameterError(f"colormap {colormap!r} is neither 'jet' nor a matplotlib colormap") \
+            from None
+    return np.asarray(cmap.resampled(n_colors)(np.arange(n_colors)))[:, :3]
+
+
+def _check_db_range(db_range: Sequence[float]) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in db_range)
+    except (TypeError, ValueError):
+        raise ParameterError(f"db_range must be two numbers (dB), got {db_range!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ParameterError(f"db_range must be finite with low < high, got {db_range!r}")
+    return low, high
+
+
+def _check_size(size: Sequence[int], name: str) -> tuple[int, int]:
+    try:
+        rows, cols = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be (rows, columns), got {size!r}") from None
+    if rows < 1 or cols < 1 or tuple(size) != (rows, cols):
+        raise ParameterError(f"{name} must be two positive integers, got {size!r}")
+    return rows, cols
+
+
+def to_image(
+    S_db: np.ndarray,
+    *,
+    db_range: tuple[float, float] = (-130.0, -22.0),
+    size: tuple[int, int] = (257, 259),
+    n_colors: int = 64,
+    colormap: str = "jet",
+) -> np.ndarray:
+    """Colour a dB grid the way the paper's figures were coloured.
+
+    The grid is first resized to ``size`` by interpolation on the dB values
+    (PIL bilinear, which averages over the source pixels when shrinking, as
+    MATLAB's ``imresize`` does), then clipped to ``db_range`` and quantised to
+    ``n_colors`` equal steps, like MATLAB's scaled colour mapping
+    (``index = floor((v - low) / (high - low) * n)``, the top value in the last
+    colour), and looked up in the palette.
+
+    Parameters
+    ----------
+    S_db : np.ndarray [shape=(n_bands, n_frames)]
+        Level in dB, row 0 the lowest band (as :func:`mel_psd_db` returns it).
+    db_range : (float, float)
+        dB values mapped to the first and last colour.
+    size : (int, int)
+        Image (rows, columns): frequency x time.
+    n_colors : int >= 2
+        Palette length.
+    colormap : str
+        ``"jet"`` (MATLAB's) or a matplotlib colormap name.
+
+    Returns
+    -------
+    image : np.ndarray [shape=(rows, columns, 3), dtype=uint8]
+        Row 0 is the highest band (low frequencies at the bottom); time runs
+        left to right.
+    """
+    S = np.asarray(S_db)
+    if S.ndim != 2 or S.size == 0:
+        raise ParameterError(f"S_db must be a non-empty 2-D array, got shape {S.shape}")
+    if not np.isfinite(S).all():
+        raise ParameterError("S_db holds NaN or infinite values")
+    low, high = _check_db_range(db_range)
+    rows, cols = _check_size(size, "size")
+    palette = _palette_uint8(colormap, _check_int(n_colors, "n_colors", 2))
+    grid = Image.fromarray(np.ascontiguousarray(S, dtype=np.float32))
+    if grid.size != (cols, rows):
+        grid = grid.resize((cols, rows), Image.Resampling.BILINEAR)
+    n = palette.shape[0]
+    index = np.array(grid, dtype=np.float32)  # a writable copy, quantised in place
+    index -= low
+    index *= n / (high - low)
+    np.floor(index, out=index)
+    np.clip(index, 0, n - 1, out=index)
+    index = index.astype(np.uint8 if n <= 256 else np.intp)
+    return palette.take(index[::-1], axis=0)
+
+
+def render_image(
+    S_db: np.ndarray, *, out_size: tuple[int, int] = (227, 227), **image_kwargs: Any
+) -> np.ndarray:
+    """:func:`to_image`, then resize to ``out_size`` (PIL bicubic) for AlexNet.
+
+    PIL's bicubic filter widens its kernel when it shrinks an image, so it
+    antialiases like MATLAB's ``imresize``.
+
+    Returns
+    -------
+    image : np.ndarray [shape=(rows, columns, 3), dtype=uint8]
+    """
+    unknown = set(image_kwargs) - set(IMAGE_DEFAULTS)
+    if unknown:
+        raise ParameterError(f"unknown image parameter(s): {', '.join(sorted(unknown))}")
+    rows, cols = _check_size(out_size, "out_size")
+    image = to_image(S_db, **image_kwargs)
+    if image.shape[:2] != (rows, cols):
+        image = np.asarray(Image.fromarray(image).resize((cols, rows), Image.Resampling.BICUBIC))
+    return image
+
+
+def spectrogram_image(
+    block: np.ndarray, sr: int, *, out_size: tuple[int, int] = (227, 227), **kwargs: Any
+) -> np.ndarray:
+    """The whole chain for one normalised block: mel PSD, colours, AlexNet size.
+
+    Parameters
+    ----------
+    block : np.ndarray [shape=(n,)]
+        A loudness-normalised block (see :func:`crowdnb.audio.normalize_loudness`).
+    sr : int > 0
+        Sample rate in Hz.
+    out_size : (int, int)
+        Output (rows, columns).
+    **kwargs
+        Any parameter of :func:`mel_psd_db` (``win_length``, ``hop_s``,
+        ``n_fft``, ``n_mels``, ``fmin``, ``fmax``) or of :func:`to_image`
+        (``db_range``, ``size``, ``n_colors``, ``colormap``).
+
+    Returns
+    -------
+    image : np.ndarray [shape=(227, 227, 3), dtype=uint8]
+    """
+    mel_kwargs = {k: v for k, v in kwargs.items() if k in MEL_DEFAULTS}
+    image_kwargs = {k: v for k, v in kwargs.items() if k not in MEL_DEFAULTS}
+    return render_image(mel_psd_db(block, sr, **mel_kwargs), out_size=out_size, **image_kwargs)
+
+
+# ---------------------------------------------------------------------------
+# Figures for the book
+
+
+def _new_axes(ax):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.subplots()[1]
+
+
+def plot_waveform(block: np.ndarray, sr: int, *, ax=None, start_s: float = 0.0, **line_kwargs):
+    """Plot a block's samples against time.
+
+    Parameters
+    ----------
+    block : np.ndarray [shape=(n,)]
+    sr : int > 0
+        Sample rate in Hz.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure is made when None.
+    start_s : float
+        Time of the first sample, in seconds (e.g. the block's start in its clip).
+
+    Returns
+    -------
+    line : matplotlib.lines.Line2D
+    """
+    ax = _new_axes(ax)
+    y = np.asarray(block)
+    t = start_s + np.arange(y.size) / sr
+    line_kwargs.setdefault("linewidth", 0.5)
+    (line,) = ax.plot(t, y, **line_kwargs)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("amplitude (full scale)")
+    ax.set_xlim(t[0] if t.size else start_s, t[-1] if t.size else start_s + 1)
+    return line
+
+
+def _hz_label(f: float) -> str:
+    return f"{f / 1000:g}k" if f >= 1000 else f"{f:g}"
+
+
+def plot_spectrogram(
+    S_db: np.ndarray,
+    sr: int,
+    *,
+    ax=None,
+    hop_s: float = 0.0045,
+    win_length: int = 400,
+    fmin: float = 20.0,
+    fmax: float = 20000.0,
+    db_range: tuple[float, float] = (-130.0, -22.0),
+    n_colors: int = 64,
+    colormap: str = "jet",
+    start_s: float = 0.0,
+    colorbar: bool = True,
+):
+    """Show a mel PSD spectrogram with time in seconds and frequency in Hz.
+
+    Bands are equally spaced on the mel axis; the frequency ticks are labelled
+    in Hz at their mel positions. The colours are the same quantised palette
+    as the spectrogram images, on the same ``db_range``.
+
+    Parameters
+    ----------
+    S_db : np.ndarray [shape=(n_mels, n_frames)]
+        From :func:`mel_psd_db` with the same ``hop_s``, ``win_length``,
+        ``fmin`` and ``fmax``.
+    sr : int > 0
+        Sample rate in Hz.
+    ax : matplotlib Axes, optional
+    colorbar : bool
+        Add a colour bar labelled in dB re 1/Hz.
+
+    Returns
+    -------
+    image : matplotlib.image.AxesImage
+        Its ``colorbar`` attribute holds the colour bar (or None).
+    """
+    from matplotlib.colors import ListedColormap
+
+    ax = _new_axes(ax)
+    S = np.asarray(S_db)
+    n_mels, n_frames = S.shape
+    hop = hop_length(sr, hop_s)
+    fmax = _effective_fmax(sr, fmax)
+    mels = np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2)
+    step = mels[1] - mels[0]
+    centres_s = start_s + (win_length / 2 + np.arange(n_frames) * hop) / sr
+    half = hop / sr / 2
+    low, high = _check_db_range(db_range)
+    cmap = ListedColormap(colormap_palette(colormap, n_colors), name=f"{colormap}{n_colors}")
+    image = ax.imshow(
+        S, origin="lower", aspect="auto", cmap=cmap, vmin=low, vmax=high,
+        interpolation="nearest",
+        extent=(centres_s[0] - half, centres_s[-1] + half, mels[1] - step / 2,
+                mels[-2] + step / 2),
+    )
+    # Low frequencies are crowded on a mel axis: label only from 100 Hz up.
+    ticks = [f for f in (100, 500, 1000, 2000, 5000, 10000, 20000) if fmin <= f <= fmax]
+    ax.set_yticks(hz_to_mel(ticks))
+    ax.set_yticklabels([_hz_label(f) for f in ticks])
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("frequency (Hz, mel scale)")
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label="PSD (dB re 1/Hz, full scale)")
+    return image
+
+
+def plot_gallery(images: Sequence, labels: Sequence[str], *, n_per_class: int = 4, fig=None):
+    """A grid of spectrogram images: one row per class, the first few of each.
+
+    Parameters
+    ----------
+    images : sequence of np.ndarray [shape=(rows, columns, 3)] or PNG paths
+    labels : sequence of str
+        The class of each image.
+    n_per_class : int > 0
+        Columns: images shown per class (in the order given).
+    fig : matplotlib Figure, optional
+        Where to draw; a new figure is made when None.
+
+    Returns
+    -------
+    axes : np.ndarray [shape=(n_classes, n_per_class)] of matplotlib Axes
+        Rows in sorted class order; cells without an image are left blank.
+    """
+    n_per_class = _check_int(n_per_class, "n_per_class")
+    if len(images) != len(labels):
+        raise ParameterError(f"{len(images)} images but {len(labels)} labels")
+    classes = sorted(set(labels))
+    if not classes:
+        raise ParameterError("plot_gallery needs at least one image")
+    if fig is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(1.6 * n_per_class + 1.0, 1.6 * len(classes)))
+    axes = np.asarray(fig.subplots(len(classes), n_per_class, squeeze=False))
+    for row, label in enumerate(classes):
+        chosen = [img for img, lab in zip(images, labels) if lab == label][:n_per_class]
+        for col in range(n_per_class):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col < len(chosen):
+                img = chosen[col]
+                if isinstance(img, (str, os.PathLike)):
+                    with Image.open(img) as opened:
+                        img = np.asarray(opened.convert("RGB"))
+                ax.imshow(img)
+            else:
+                ax.set_axis_off()
+            if col == 0:
+                ax.set_ylabel(label)
+    return axes
