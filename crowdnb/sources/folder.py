@@ -1,0 +1,301 @@
+"""The ``folder`` source: a researcher's own recordings.
+
+Two ways to say which file has which label:
+
+* a directory with one sub-folder per label (``joy/``, ``anger/``,
+  ``neutral/`` or any other valid label); files may sit in deeper folders,
+  whose first level names the event (``joy/derby_2019/a.wav``);
+* a CSV file with the columns ``path`` and ``label`` and, optionally,
+  ``clip_id``, ``event_id``, ``licence`` and ``attribution``; paths are
+  relative to the CSV's folder (the data directory) and may not leave it.
+
+Any format :func:`crowdnb.audio.load_clip` reads is accepted, at any sample
+rate and channel count. The files are copied into the collection
+(``audio/<label>/<clip_id><ext>``, unchanged bytes) unless ``copy=False``, in
+which case the clips table references them by absolute path. Files that
+cannot be used are listed in ``collection_report.csv`` with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ..clips import validate_label
+from ..errors import AudioError, DataError, ParameterError
+from ..files import sha256_file
+from ._common import (
+    AUDIO_DIR, BLOCK_S, COLLECTED, FAILED, REPORT_COLUMNS, SKIPPED, check_id, check_min_duration,
+    finish_collection, place_file, probe_audio, report_frame, safe_id, strip_path, too_short,
+)
+
+__all__ = ["collect_folder", "FOLDER_CSV_COLUMNS"]
+
+#: Columns of a folder CSV: the first two are required.
+FOLDER_CSV_COLUMNS = ["path", "label", "clip_id", "event_id", "licence", "attribution"]
+
+
+class _Candidate:
+    """One file to look at, with the identifiers the table will give it."""
+
+    __slots__ = ("item", "path", "rel", "label", "clip_id", "event_id", "licence",
+                 "attribution", "id_given")
+
+    def __init__(self, item, path, rel, label, clip_id, event_id, licence, attribution,
+                 id_given):
+        self.item, self.path, self.rel, self.label = item, path, rel, label
+        self.clip_id, self.event_id = clip_id, event_id
+        self.licence, self.attribution, self.id_given = licence, attribution, id_given
+
+
+def _hidden(rel: Path) -> bool:
+    return any(part.startswith(".") for part in rel.parts)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies in ``folder``: the collection, when written inside its input."""
+    path = path.resolve()
+    return path == folder or folder in path.parents
+
+
+def _scan_directory(root: Path, report: list[dict], *, exclude: Path) -> list[_Candidate]:
+    candidates = []
+    for child in sorted(root.iterdir()):
+        if child.name.startswith("."):
+            continue
+        if _inside(child, exclude):
+            continue
+        if child.is_file():
+            report.append({"item": child.name, "status": SKIPPED,
+                           "reason": "not inside a label sub-folder"})
+            continue
+        files = [p for p in sorted(child.rglob("*")) if p.is_file()
+                 and not _hidden(p.relative_to(root)) and not _inside(p, exclude)]
+        try:
+            label = validate_label(child.name, where=f"sub-folder {child.name!r}")
+        except DataError as exc:
+            report.append({"item": f"{child.name}/", "status": FAILED,
+                           "reason": f"{exc}; its {len(files)} file(s) were not collected"})
+            continue
+        for path in files:
+            rel = path.relative_to(root)
+            inner = rel.parts[1:]
+            # joy/derby_2019/a.wav: the sub-folder is the event; joy/a.wav: the file is.
+            event = safe_id(inner[0]) if len(inner) > 1 else safe_id(f"{label}_{path.stem}")
+            candidates.append(_Candidate(
+                item=rel.as_posix(), path=path, rel=rel, label=label,
+                clip_id=safe_id("_".join(rel.with_suffix("").parts)), event_id=event,
+                licence="", attribution="", id_given=False))
+    return candidates
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read the CSV ({exc})") from None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    return table
+
+
+def _scan_csv(csv_path: Path, data_dir: Path, report: list[dict]) -> list[_Candidate]:
+    table = _read_csv(csv_path)
+    missing = [c for c in ("path", "label") if c not in table.columns]
+    if missing:
+        raise DataError(f"{csv_path}: folder CSV lacks column(s) {', '.join(missing)} "
+                        f"(columns: {', '.join(FOLDER_CSV_COLUMNS)})")
+    root = Path(os.path.abspath(data_dir))
+    candidates = []
+    for i, row in enumerate(table.to_dict("records")):
+        text = row["path"].strip()
+        item = f"row {i + 2}: {text}"  # line number in the file, after the header
+
+        def fail(reason: str) -> None:
+            report.append({"item": item, "status": FAILED, "reason": reason})
+
+        if not text:
+            fail("empty path")
+            continue
+        try:
+            label = validate_label(row["label"].strip(), where="label")
+        except DataError as exc:
+            fail(str(exc))
+            continue
+        # Lexical check, before touching the file system: a CSV names files
+        # inside the data directory, nothing else.
+        target = Path(os.path.normpath(root / text))
+        if os.path.commonpath([root, target]) != str(root) or target == root:
+            fail(f"path escapes the data directory {root}")
+            continue
+        rel = target.relative_to(root)
+        given_clip = row.get("clip_id", "").strip()
+        given_event = row.get("event_id", "").strip()
+        try:
+            clip_id = check_id(given_clip, what="clip_id") if given_clip else \
+                safe_id("_".join(rel.with_suffix("").parts))
+            event_id = check_id(given_event, what="event_id") if given_event else \
+                safe_id("_".join(rel.with_suffix("").parts))
+        except DataError as exc:
+            fail(str(exc))
+            continue
+        candidates.append(_Candidate(
+            item=item, path=target, rel=rel, label=label, clip_id=clip_id, event_id=event_id,
+            licence=row.get("licence", "").strip(), attribution=row.get("attribution", "").strip(),
+            id_given=bool(given_clip)))
+    return candidates
+
+
+def collect_folder(
+    input_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    copy: bool = True,
+    min_duration_s: float = BLOCK_S,
+    data_dir: str | os.PathLike | None = None,
+    licence: str = "",
+    attribution: str = "",
+    dry_run: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Collect labelled recordings from a folder tree or a CSV list.
+
+    Parameters
+    ----------
+    input_path : path-like
+        A directory with one sub-folder per label, or a CSV file with the
+        columns ``path``, ``label`` [, ``clip_id``, ``event_id``, ``licence``,
+        ``attribution``].
+    out_dir : path-like
+        The collection folder: ``clips.csv``, ``card.md``,
+        ``collection_report.csv`` and (with ``copy``) ``audio/``.
+    copy : bool
+        Copy the files into ``out_dir/audio/<label>/`` (the default: the
+        collection is a self-contained snapshot whose checksums stay true).
+        With ``False`` the table references the original files by absolute
+        path. The original files are never modified either way.
+    min_duration_s : float >= 0 [scalar, s]
+        Clips shorter than this are not collected (reason "shorter than one
+        block (2 s)"); the default is the paper's block length, below which a
+        clip yields no block. 0 collects everything readable.
+    data_dir : path-like or None
+        For a CSV: the folder its paths are relative to and may not leave
+        (default: the CSV's folder).
+    licence, attribution : str
+        Recorded for files whose CSV row gives none (default licence:
+        ``"unspecified"``; default attribution: the file's path in the input).
+    dry_run : bool
+        Check everything and return the plan, but write nothing.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    pd.DataFrame
+        The clips table as written (absolute paths; the report is in
+        ``.attrs["report"]``). With ``dry_run``: the report with the
+        ``label``, ``clip_id`` and ``event_id`` each file would get.
+
+    Raises
+    ------
+    DataError
+        When the input is missing or its CSV malformed, or when no file could
+        be collected (the report is written first).
+    """
+    input_path = Path(input_path)
+    out_dir = Path(out_dir)
+    min_duration_s = check_min_duration(min_duration_s)
+    report: list[dict] = []
+    if input_path.is_dir():
+        if data_dir is not None:
+            raise ParameterError("data_dir: only used with a CSV input (a directory input "
+                                 "is its own data directory)")
+        candidates = _scan_directory(input_path, report, exclude=out_dir.resolve())
+        described = f"the folder tree `{input_path.resolve()}` (one sub-folder per label)"
+    elif input_path.is_file():
+        root = Path(data_dir) if data_dir is not None else input_path.parent
+        candidates = _scan_csv(input_path, root, report)
+        described = f"the CSV list `{input_path.resolve()}` (files under `{root.resolve()}`)"
+    else:
+        raise DataError(f"{input_path}: folder source input not found (a directory with one "
+                        "sub-folder per label, or a CSV with path and label columns)")
+
+    # Default ids are unique per path, but joy/a.wav and joy/a.flac would share one.
+    seen_ids: dict[str, str] = {}
+    by_sha: dict[str, str] = {}
+    rows = []
+    for cand in tqdm(candidates, desc="folder", unit="file", disable=not progress):
+        def record(status: str, reason: str, cand=cand) -> None:
+            report.append({"item": cand.item, "status": status, "reason": reason,
+                           "label": cand.label, "clip_id": cand.clip_id,
+                           "event_id": cand.event_id})
+
+        if cand.clip_id in seen_ids:
+            if cand.id_given:
+                record(FAILED, f"duplicate clip_id {cand.clip_id!r} "
+                               f"(also {seen_ids[cand.clip_id]})")
+                continue
+            n = 2
+            while f"{cand.clip_id}_{n}" in seen_ids:
+                n += 1
+            cand.clip_id = f"{cand.clip_id}_{n}"
+        if not cand.path.is_file():
+            record(FAILED, "file not found")
+            continue
+        try:
+            meta = probe_audio(cand.path)
+        except AudioError as exc:
+            record(FAILED, strip_path(str(exc), cand.path))
+            continue
+        short = too_short(meta["duration_s"], min_duration_s)
+        if short:
+            record(FAILED, short)
+            continue
+        sha = sha256_file(cand.path)
+        if sha in by_sha:
+            record(FAILED, f"same audio as {by_sha[sha]} (identical SHA-256)")
+            continue
+        by_sha[sha] = cand.item
+        seen_ids[cand.clip_id] = cand.item
+        record(COLLECTED, "")
+        if dry_run:
+            continue
+        if copy:
+            dest = out_dir.resolve() / AUDIO_DIR / cand.label / \
+                f"{cand.clip_id}{cand.path.suffix.lower()}"
+            if not (dest.is_file() and sha256_file(dest) == sha):
+                place_file(cand.path, dest, link=False)
+        else:
+            dest = cand.path.resolve()
+        rows.append({
+            "clip_id": cand.clip_id, "event_id": cand.event_id, "label": cand.label,
+            "path": str(dest), "duration_s": round(meta["duration_s"], 6),
+            "sample_rate": meta["sample_rate"], "channels": meta["channels"],
+            "source": "folder", "seed": "",
+            "params": json.dumps({"original": str(cand.path.resolve()),
+                                  "format": meta["format"], "copied": bool(copy)},
+                                 sort_keys=True),
+            "licence": cand.licence or licence or "unspecified",
+            "attribution": cand.attribution or attribution or cand.rel.as_posix(),
+            "sha256": sha,
+        })
+
+    if dry_run:
+        return pd.DataFrame(report, columns=[*REPORT_COLUMNS, "label", "clip_id", "event_id"]
+                            ).fillna("")
+    n_failed = sum(r["status"] == FAILED for r in report)
+    description = (
+        f"Collected from {described} by the `folder` source. "
+        + ("The files were copied unchanged into `audio/<label>/`. " if copy else
+           "The clips table references the original files by absolute path (`copy=False`); "
+           "moving or editing them invalidates the checksums below. ")
+        + f"Clips shorter than {min_duration_s:g} s were not collected. "
+        + f"{n_failed} file(s) could not be used; `collection_report.csv` lists every file "
+          "and what happened to it."
+    )
+    return finish_collection(rows, report_frame(report), out_dir,
+                             title=f"Collection: {out_dir.name} (folder source)",
+                             description=description)
