@@ -1,0 +1,197 @@
+"""AlexNet with a new last layer: weights from ImageNet, a local file, or none."""
+
+from __future__ import annotations
+
+import math
+import urllib.error
+import warnings
+
+import pytest
+import torch
+from torchvision.models import AlexNet_Weights
+
+from crowdnb.errors import DataError, ParameterError
+from crowdnb.model import (
+    PretrainedWeightsWarning,
+    build_model,
+    imagenet_weights_file,
+    image_normalization,
+    load_checkpoint,
+    normalize_images,
+    predict_proba,
+    resolve_device,
+)
+
+
+@pytest.fixture(scope="module")
+def imagenet_like_state() -> dict[str, torch.Tensor]:
+    """A state dict with the shapes of torchvision's ImageNet AlexNet (1000 classes)."""
+    from torchvision.models import alexnet
+
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in alexnet().state_dict().items()}
+    generator = torch.Generator().manual_seed(123)
+    return {k: torch.randn(s, generator=generator) * 0.01 for k, s in shapes.items()}
+
+
+def _same_parameters(a: torch.nn.Module, b: torch.nn.Module, prefix: str = "") -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return all(torch.equal(sa[k], sb[k]) for k in sa if k.startswith(prefix))
+
+
+def test_random_model_has_the_study_outputs_and_is_seeded():
+    model, info = build_model(3, weights="none", seed=7)
+    assert info["pretrained"] is False and "none" in info["reason"]
+    assert model.classifier[6].out_features == 3 and model.classifier[6].in_features == 4096
+    model.eval()
+    with torch.inference_mode():
+        out = model(torch.zeros(2, 3, 227, 227))
+    assert out.shape == (2, 3)
+    again, _ = build_model(3, weights="none", seed=7)
+    other, _ = build_model(3, weights="none", seed=8)
+    assert _same_parameters(model, again)
+    assert not torch.equal(model.features[0].weight, other.features[0].weight)
+
+
+def test_build_model_leaves_global_rng_alone():
+    state = torch.get_rng_state()
+    build_model(2, weights="none", seed=0)
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_new_layer_is_initialised_like_matlab():
+    model, _ = build_model(3, weights="none", seed=0)
+    layer = model.classifier[6]
+    bound = math.sqrt(6.0 / (4096 + 3))  # Glorot uniform
+    assert torch.count_nonzero(layer.bias) == 0
+    assert layer.weight.abs().max() <= bound
+    # Uniform on [-bound, bound]: standard deviation bound / sqrt(3), within 3 %.
+    assert float(layer.weight.detach().std()) == pytest.approx(bound / math.sqrt(3), rel=0.03)
+
+
+def test_imagenet_weights_are_loaded_through_torchvision(monkeypatch, imagenet_like_state):
+    calls = []
+
+    def fake_get_state_dict(self, *args, **kwargs):
+        calls.append(kwargs)
+        return imagenet_like_state
+
+    monkeypatch.setattr(AlexNet_Weights, "get_state_dict", fake_get_state_dict)
+    model, info = build_model(3, weights="imagenet", seed=0)
+    assert info["pretrained"] is True
+    assert calls and calls[0].get("weights_only") is True
+    state = model.state_dict()
+    for key, value in imagenet_like_state.items():
+        if not key.startswith("classifier.6."):
+            assert torch.equal(state[key], value), key
+    assert state["classifier.6.weight"].shape == (3, 4096)
+
+
+def test_missing_imagenet_weights_fall_back_with_a_warning(monkeypatch):
+    def offline(self, *args, **kwargs):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(AlexNet_Weights, "get_state_dict", offline)
+    with pytest.warns(PretrainedWeightsWarning, match="random initialisation"):
+        model, info = build_model(3, weights="imagenet", on_missing_weights="fallback", seed=1)
+    assert info["pretrained"] is False
+    assert "URLError" in info["reason"] and imagenet_weights_file().name in info["reason"]
+    # The fallback is the seeded random initialisation.
+    reference, _ = build_model(3, weights="none", seed=1)
+    assert _same_parameters(model, reference)
+
+
+def test_missing_imagenet_weights_error_says_where_to_put_the_file(monkeypatch):
+    def offline(self, *args, **kwargs):
+        raise urllib.error.URLError("no route to host")
+
+    monkeypatch.setattr(AlexNet_Weights, "get_state_dict", offline)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ParameterError) as excinfo:
+            build_model(3, weights="imagenet", on_missing_weights="error")
+    message = str(excinfo.value)
+    assert torch.hub.get_dir() in message
+    assert "checkpoints" in message and "alexnet-owt-7be5be79.pth" in message
+    assert str(imagenet_weights_file()) in message
+
+
+def test_local_weights_file(tmp_path, imagenet_like_state):
+    path = tmp_path / "alexnet.pth"
+    torch.save(imagenet_like_state, path)
+    model, info = build_model(2, weights=path, seed=0)
+    assert info["pretrained"] is True and info["source"] == str(path.resolve())
+    assert torch.equal(model.features[3].weight, imagenet_like_state["features.3.weight"])
+    assert torch.equal(model.classifier[4].bias, imagenet_like_state["classifier.4.bias"])
+
+
+def test_local_weights_file_with_wrong_shapes(tmp_path, imagenet_like_state):
+    bad = dict(imagenet_like_state)
+    bad["features.0.weight"] = torch.zeros(96, 3, 11, 11)  # Caffe AlexNet's first layer
+    path = tmp_path / "caffe.pth"
+    torch.save(bad, path)
+    with pytest.raises(DataError, match=r"features\.0\.weight has shape \(96, 3, 11, 11\)"):
+        build_model(3, weights=path)
+    del bad["features.0.weight"]
+    torch.save(bad, path)
+    with pytest.raises(DataError, match=r"missing features\.0\.weight"):
+        build_model(3, weights=str(path))
+
+
+class _NotATensor:
+    pass
+
+
+def test_local_weights_file_is_loaded_safely(tmp_path):
+    path = tmp_path / "evil.pth"
+    torch.save({"features.0.weight": _NotATensor()}, path)
+    with pytest.raises(DataError, match="cannot read a torch state dict"):
+        build_model(3, weights=path)
+    path.write_bytes(b"not a torch file")
+    with pytest.raises(DataError, match=str(path.name)):
+        build_model(3, weights=path)
+
+
+def test_bad_arguments():
+    with pytest.raises(ParameterError, match="weights"):
+        build_model(3, weights="imagenet1k")
+    with pytest.raises(ParameterError, match="on_missing_weights"):
+        build_model(3, weights="none", on_missing_weights="ignore")
+    with pytest.raises(ParameterError, match="n_classes"):
+        build_model(1, weights="none")
+    with pytest.raises(ParameterError, match="device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ParameterError, match="CUDA"):
+            resolve_device("cuda")
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_normalize_images_uses_imagenet_statistics():
+    images = torch.tensor([0, 255, 128], dtype=torch.uint8).view(1, 3, 1, 1).expand(2, 3, 4, 4)
+    x = normalize_images(images)
+    norm = image_normalization()
+    expected = [(v / 255.0 - m) / s for v, m, s in zip((0, 255, 128), norm["mean"], norm["std"])]
+    assert x.dtype == torch.float32 and x.shape == (2, 3, 4, 4)
+    for channel in range(3):
+        assert torch.allclose(x[:, channel], torch.tensor(expected[channel]), atol=1e-6)
+
+
+def test_predict_proba_sums_to_one_and_ignores_batching():
+    model, _ = build_model(2, weights="none", seed=0)
+    images = torch.randint(0, 256, (5, 3, 227, 227), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    probs, logits = predict_proba(model, images, device="cpu", batch_size=2)
+    whole, _ = predict_proba(model, images, device="cpu", batch_size=8)
+    assert probs.shape == (5, 2) and logits.shape == (5, 2)
+    assert abs(probs.sum(axis=1) - 1).max() < 1e-12
+    assert abs(probs - whole).max() < 1e-5
+    assert not model.training
+
+
+def test_load_checkpoint_rejects_other_files(tmp_path, imagenet_like_state):
+    with pytest.raises(DataError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    path = tmp_path / "plain.pth"
+    torch.save({"features.0.bias": torch.zeros(64)}, path)
+    with pytest.raises(DataError, match="not a crowdnb checkpoint"):
+        load_checkpoint(path)
