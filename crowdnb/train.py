@@ -89,7 +89,7 @@ def load_images(
         If a file is missing, unreadable, or of another size than the first.
     """
     from PIL import Image, UnidentifiedImageError
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     images: torch.Tensor | None = None
     for i, path in enumerate(tqdm(paths, desc="decoding images", unit="img", disable=not progress)):
@@ -474,7 +474,7 @@ def train_model(
         For a malformed block table, a missing image, or a test label absent
         from training.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     # --- parameters -------------------------------------------------------
     epochs = _check_positive_int(epochs, "epochs")

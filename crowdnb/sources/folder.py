@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..clips import validate_label
 from ..errors import AudioError, DataError, ParameterError

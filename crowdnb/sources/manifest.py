@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..clips import validate_label
 from ..errors import AudioError, DataError, ParameterError

@@ -245,7 +245,7 @@ def synthesize(
     rows: dict[str, dict] = {}
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         bar = tqdm(total=len(jobs), desc="synth", unit="clip")
     if workers == 1 or len(jobs) <= 1:
