@@ -1,0 +1,218 @@
+"""The study as a whole: its notebooks, its table of contents, and a smoke run.
+
+The slow test runs every notebook with ``params/smoke.yaml`` through the real
+``crowdnb run`` command, in a temporary run directory, and builds the book
+with warnings as errors from a temporary copy of the book's sources, so the
+repository's tree is never touched.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from crowdnb.book import STAGES
+from crowdnb.runner import discover_stages
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+TYPES = {"str", "int", "float", "bool", "list"}
+# Calls through which a notebook reads another stage's outputs.
+READS = re.compile(r"(?:require_stage|read_summary)\(run_dir, \"(\d\d_[a-z_]+)\"\)")
+COLLECTION = re.compile(r"collection_folder\(run_dir, ")
+
+
+def _notebooks():
+    return sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def test_the_study_has_the_stages_the_book_expects():
+    assert [p.stem for p in _notebooks()] == list(STAGES)
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
+def test_notebook_is_stored_clean_with_one_documented_parameters_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "stored with outputs"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    (stage,) = [s for s in discover_stages(NOTEBOOKS) if s.name == path.stem]
+    assert "run_dir" in stage.parameters
+    for param in stage.parameters.values():
+        assert param.type_name in TYPES, f"{param.name} has no simple type annotation"
+        assert param.help.strip(), f"{param.name} has no comment"
+        assert isinstance(ast.literal_eval(param.default), eval(param.type_name)), param.name
+    # Every assignment line of the cell was understood by papermill (a "=" in
+    # a comment makes papermill skip the line).
+    lines = [line for line in tagged[0].source.splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    assert len(lines) == len(stage.parameters)
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
+def test_notebook_declares_every_stage_it_reads_as_upstream(path):
+    # The runner's cache keys follow the declared upstream stages: a stage read
+    # but not declared would not rerun when that stage changes.
+    nb = nbformat.read(path, as_version=4)
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    read = set(READS.findall(source))
+    if COLLECTION.search(source):
+        read.add("01_data_collection")
+    declared = set(nb.metadata["crowdnb"]["upstream"])
+    assert read <= declared, f"reads {sorted(read - declared)} without declaring them"
+    assert path.stem not in read
+
+
+def test_toc_holds_every_chapter_and_existing_pages():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    assert [f for f in files if f.startswith("book/executed/")] == [f"book/executed/{s}" for s in STAGES]
+    for page in files:
+        if not page.startswith("book/executed/"):
+            assert (ROOT / f"{page}.md").is_file(), page
+
+
+def test_parameter_files_name_only_declared_parameters():
+    from crowdnb.runner import load_param_file, resolve_parameters
+
+    stages = discover_stages(NOTEBOOKS)
+    for path in sorted((ROOT / "params").glob("*.yaml")):
+        resolved = resolve_parameters(stages, file_params=load_param_file(path), run_dir="r",
+                                      where=str(path))
+        assert set(resolved) == set(STAGES)
+
+
+# ---------------------------------------------------------------------------
+# crowdnb.book: the helpers the notebooks share
+
+
+def test_require_stage_names_the_missing_stage_and_how_to_run_it(tmp_path):
+    from crowdnb import DataError
+    from crowdnb.book import read_summary, require_stage, write_summary
+
+    with pytest.raises(DataError) as info:
+        require_stage(tmp_path, "03_spectrogram_generation")
+    assert "stage 03_spectrogram_generation has not run" in str(info.value)
+    assert "crowdnb run --only 03_spectrogram_generation" in str(info.value)
+    write_summary(tmp_path, "03_spectrogram_generation", {"n_images": 6})
+    assert require_stage(tmp_path, "03_spectrogram_generation") == tmp_path / "03_spectrogram_generation"
+    assert read_summary(tmp_path, "03_spectrogram_generation") == {"n_images": 6}
+
+
+def test_pretrained_admonition_follows_the_metrics():
+    from crowdnb.book import pretrained_admonition
+
+    scratch = {"pretrained": False, "pretrained_reason": "ImageNet weights unavailable (offline)"}
+    tuned = {"pretrained": True, "pretrained_reason": "", "weights_info": {"source": "/w/alexnet.pth"}}
+    text = pretrained_admonition(scratch)
+    assert ":class: warning" in text and "NOT used" in text and "(offline)" in text
+    text = pretrained_admonition([tuned, scratch])
+    assert ":class: warning" in text and "1 of the 2 networks" in text
+    text = pretrained_admonition([tuned, tuned])
+    assert "NOT" not in text and ":class: note" in text and "/w/alexnet.pth" in text
+
+
+def test_blocks_are_placed_within_their_action_and_by_the_shot():
+    import pandas as pd
+
+    from crowdnb.book import accuracy_by_phase, accuracy_by_position, shot_times
+
+    clips = pd.DataFrame({"clip_id": ["a", "b"], "duration_s": [9.0, 6.0],
+                          "params": ['{"clip": {"buildup_s": 5.0}}', '{"buildup_s": 3.0}']})
+    # 2 s blocks every 1 s; centres at 1, 4.5 and 8 s in a (thirds of 9 s: 0-3, 3-6, 6-9 s).
+    predictions = pd.DataFrame({
+        "clip_id": ["a", "a", "a", "b", "b"],
+        "start_s": [0.0, 3.5, 7.0, 0.0, 4.0],
+        "end_s": [2.0, 5.5, 9.0, 2.0, 6.0],
+        "label": ["goal"] * 3 + ["no_goal"] * 2,
+        "correct": [False, True, True, False, True],
+    })
+    parts = accuracy_by_position(predictions, clips, n_parts=3).set_index("part")
+    # b's blocks: centres 1 s (start) and 5 s (end third of 6 s).
+    assert parts["n_blocks"].tolist() == [2, 1, 2]
+    assert parts.loc["start", "accuracy"] == 0.0 and parts.loc["end", "accuracy"] == 1.0
+    shots = shot_times(clips)
+    assert shots.to_dict() == {"a": 5.0, "b": 3.0}
+    phases = accuracy_by_phase(predictions, shots).set_index("phase")
+    assert phases["n_blocks"].tolist() == [2, 1, 2]  # ends before, contains, starts after
+    assert phases.loc["build-up", "accuracy"] == 0.0
+    assert phases.loc["after the shot", "accuracy"] == 1.0
+    assert shot_times(clips.assign(params=["{}", "{}"])) is None
+
+
+def test_dataset_card_becomes_a_dropdown_without_headings(tmp_path):
+    from crowdnb.book import card_markdown
+
+    (tmp_path / "card.md").write_text("# Title\n\nSome text.\n\n## Per class\n\n| a |\n| --- |\n| 1 |\n")
+    text = card_markdown(tmp_path / "card.md", title="Card")
+    assert text.startswith("::::{admonition} Card\n:class: dropdown")
+    assert "**Title**" in text and "**Per class**" in text
+    assert not any(line.startswith("#") for line in text.splitlines())
+
+
+# ---------------------------------------------------------------------------
+# The smoke study
+
+
+def _book_sources(target: Path) -> Path:
+    # The repository without what is generated or installed: the pages may
+    # include files from anywhere in it (e.g. the AudioSet mapping).
+    shutil.copytree(ROOT, target, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "runs", "_build", "executed", "__pycache__", "*.egg-info",
+        ".pytest_cache", ".ipynb_checkpoints"))
+    return target
+
+
+@pytest.mark.slow
+def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
+    run_dir = tmp_path / "run"
+    sources = _book_sources(tmp_path / "sources")
+    command = [sys.executable, "-m", "crowdnb.cli", "run", "--params", str(ROOT / "params" / "smoke.yaml"),
+               "--run-dir", str(run_dir), "--book-dir", str(sources / "book" / "executed"),
+               "--no-progress"]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr[-4000:]
+    for stage in STAGES:
+        record = json.loads((run_dir / stage / "_stage.json").read_text())
+        assert record["duration_s"] > 0
+        assert (sources / "book" / "executed" / f"{stage}.ipynb").is_file()
+
+    # Nothing changed: nothing executes.
+    second = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-4000:]
+    assert "0 stage(s) executed" in second.stderr
+
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    build = subprocess.run(
+        [str(jupyter_book), "build", "--warningiserror", "--keep-going",
+         "--path-output", str(tmp_path / "out"), str(sources)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert build.returncode == 0, (build.stdout + build.stderr)[-6000:]
+    html = tmp_path / "out" / "_build" / "html"
+    for stage in STAGES:
+        assert (html / "book" / "executed" / f"{stage}.html").is_file()
+
+    # The pretrained-weights box is generated from the metrics, on every training page.
+    metrics = json.loads((run_dir / "04_random_split_training" / "metrics.json").read_text())
+    expected = "Pretrained ImageNet weights were NOT used" if not metrics["pretrained"] \
+        else "ImageNet-pretrained weights"
+    for stage in ("04_random_split_training", "05_clip_split_training", "06_goal_nogoal_study",
+                  "07_results"):
+        page = (html / "book" / "executed" / f"{stage}.html").read_text(encoding="utf-8")
+        assert expected in page, stage
+    # Glued numbers reached the prose (a missing key fails the build above).
+    results = (html / "book" / "executed" / "07_results.html").read_text(encoding="utf-8")
+    assert f"{metrics['accuracy']:.3f}" in results
