@@ -25,7 +25,7 @@ import pandas as pd
 
 from .errors import DataError, ParameterError
 
-__all__ = ["random_split", "clip_split", "temporal_leakage"]
+__all__ = ["random_split", "clip_split", "temporal_leakage", "kept_blocks"]
 
 
 def _check_fraction(test_fraction: float) -> float:
@@ -38,17 +38,22 @@ def _check_fraction(test_fraction: float) -> float:
     return value
 
 
-def _usable_blocks(blocks: pd.DataFrame, required: Iterable[str]) -> pd.DataFrame:
-    """The blocks that have a spectrogram image (``kept``), with the columns checked."""
+def kept_blocks(blocks: pd.DataFrame, *, required: Iterable[str], name: str = "") -> pd.DataFrame:
+    """The blocks that have a spectrogram image (``kept``), with the columns checked.
+
+    ``name`` (e.g. ``"train"``) starts the error messages, which say what is
+    wrong with the table: not a table, a missing column, or no kept block.
+    """
+    what = f"{name} block table" if name else "block table"
     if not isinstance(blocks, pd.DataFrame):
-        raise DataError(f"blocks must be a block table (pandas DataFrame), not {type(blocks).__name__}")
+        raise DataError(f"{what} must be a pandas DataFrame, not {type(blocks).__name__}")
     missing = [c for c in required if c not in blocks.columns]
     if missing:
-        raise DataError(f"block table lacks column(s) {', '.join(missing)}")
+        raise DataError(f"{what} lacks column(s) {', '.join(missing)}")
     if "kept" in blocks.columns:
         blocks = blocks[blocks["kept"].astype(bool)]
     if blocks.empty:
-        raise DataError("block table has no kept blocks to split")
+        raise DataError(f"{what} has no kept blocks")
     return blocks
 
 
@@ -91,7 +96,7 @@ def random_split(
         If the table lacks ``label`` or has no kept block.
     """
     fraction = _check_fraction(test_fraction)
-    blocks = _usable_blocks(blocks, ["label"])
+    blocks = kept_blocks(blocks, required=["label"])
     rng = np.random.default_rng(seed)
     labels = blocks["label"].to_numpy()
     test_mask = np.zeros(len(blocks), dtype=bool)
@@ -159,7 +164,7 @@ def clip_split(
         clip has several labels, or ``test_clips`` leaves a label on one side
         only.
     """
-    blocks = _usable_blocks(blocks, ["clip_id", "label"])
+    blocks = kept_blocks(blocks, required=["clip_id", "label"])
     clip_label = _clip_labels(blocks)
     clip_ids = blocks["clip_id"].to_numpy()
 

@@ -57,6 +57,7 @@ from .files import atomic_path, write_json, write_table
 from .model import CHECKPOINT_FORMAT, NEW_LAYER, PRECISIONS, build_model, compute_context
 from .model import image_normalization, model_input, predict_proba, prepare_model, resolve_device
 from .provenance import environment_info, library_versions
+from .splits import kept_blocks, temporal_leakage
 
 __all__ = ["train_model", "load_images", "bootstrap_accuracy", "evaluate_predictions"]
 
@@ -263,16 +264,7 @@ def _plain(obj: Any) -> Any:
 
 
 def _check_blocks(blocks: pd.DataFrame, name: str) -> pd.DataFrame:
-    if not isinstance(blocks, pd.DataFrame):
-        raise DataError(f"{name} must be a block table (pandas DataFrame), not {type(blocks).__name__}")
-    missing = [c for c in _REQUIRED if c not in blocks.columns]
-    if missing:
-        raise DataError(f"{name} block table lacks column(s) {', '.join(missing)}")
-    if "kept" in blocks.columns:
-        blocks = blocks[blocks["kept"].astype(bool)]
-    blocks = blocks.reset_index(drop=True)
-    if blocks.empty:
-        raise DataError(f"{name} block table has no kept blocks")
+    blocks = kept_blocks(blocks, required=_REQUIRED, name=name).reset_index(drop=True)
     no_image = blocks["image_path"].isna() | (blocks["image_path"].astype(str) == "")
     if no_image.any():
         raise DataError(f"{name} block {blocks.loc[no_image, 'block_id'].iloc[0]!r} has no image_path")
@@ -534,8 +526,6 @@ def train_model(
     y_test = torch.tensor([class_index[c] for c in test["label"].astype(str)], dtype=torch.long)
 
     if leakage is None and all(c in train.columns and c in test.columns for c in ("start_s", "end_s")):
-        from .splits import temporal_leakage
-
         leakage_info: dict[str, Any] | None = {**temporal_leakage(train, test), "source": "computed"}
     elif leakage is not None:
         leakage_info = {**_plain(leakage), "source": "caller"}
