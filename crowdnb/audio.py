@@ -187,11 +187,15 @@ def load_clip(path: str | os.PathLike, *, sr: int = 44100) -> tuple[np.ndarray, 
 
     y = data.mean(axis=1, dtype=np.float64) if data.shape[1] > 1 else data[:, 0]
     if file_sr != sr:
-        import librosa
+        import soxr
 
-        # soxr "HQ": linear-phase, 20-bit quality (librosa's soxr_hq).
-        y = librosa.resample(np.asarray(y, dtype=np.float64), orig_sr=file_sr, target_sr=sr,
-                             res_type="soxr_hq")
+        # soxr "HQ": linear-phase, 20-bit quality, the call librosa.resample makes
+        # for res_type="soxr_hq", without importing librosa (its import pulls in
+        # tqdm.auto, which warns inside notebooks). The output has ceil(n sr /
+        # file_sr) samples, computed in integers (librosa's float ratio can add one).
+        n_out = -(-y.shape[0] * sr // file_sr)
+        y = soxr.resample(np.asarray(y, dtype=np.float64), file_sr, sr, quality="soxr_hq")
+        y = y[:n_out] if y.shape[0] >= n_out else np.pad(y, (0, n_out - y.shape[0]))
     return np.ascontiguousarray(y, dtype=np.float32), sr
 
 
