@@ -25,13 +25,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
+RUN_STUDY  = $(BIN)/crowdnb run --params $(PARAMS)
+BUILD_BOOK = $(BIN)/jupyter-book build --warningiserror --keep-going --path-output . .
+
 study: $(STAMP)
-	$(BIN)/crowdnb run --params $(PARAMS)
+	$(RUN_STUDY)
 
 html: $(STAMP)
-	$(BIN)/jupyter-book build --warningiserror --keep-going --path-output . .
+	$(BUILD_BOOK)
 
-book: study html
+# One recipe, so that the book is built after the study even under make -j.
+book: $(STAMP)
+	$(RUN_STUDY)
+	$(BUILD_BOOK)
 	@echo "The book is in _build/html/index.html"
 
 # pytest exits 5 when it collects no tests: that is a failure here, not a pass.
