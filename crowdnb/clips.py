@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
@@ -42,6 +43,7 @@ __all__ = [
     "CLIPS_FILE",
     "CARD_FILE",
     "validate_label",
+    "check_clips",
     "write_clips",
     "read_clips",
     "write_card",
@@ -82,19 +84,27 @@ def validate_label(label: str, *, where: str = "label") -> str:
     return label
 
 
-def _check(table: pd.DataFrame, where: str) -> None:
-    missing = [c for c in CLIP_COLUMNS if c not in table.columns]
+def check_clips(
+    table: pd.DataFrame, *, where: str, required: Sequence[str] = tuple(CLIP_COLUMNS)
+) -> None:
+    """Raise :class:`DataError` (naming ``where``) unless ``table`` is a valid clips table.
+
+    Checks the ``required`` columns, that ``clip_id`` is unique, that clip and
+    event ids are file-name safe (they become file and folder names) and that
+    every label is valid.
+    """
+    missing = [c for c in required if c not in table.columns]
     if missing:
         raise DataError(f"{where}: clips table lacks column(s) {', '.join(missing)}")
     dup = table["clip_id"][table["clip_id"].duplicated()].tolist()
     if dup:
         raise DataError(f"{where}: duplicate clip_id(s) {', '.join(map(str, dup[:5]))}")
-    for value in table["clip_id"]:
-        if not isinstance(value, str) or not ID_PATTERN.match(value):
-            raise DataError(f"{where}: invalid clip_id {value!r} (letters, digits, '_', '-', '.')")
-    for value in table["event_id"]:
-        if not isinstance(value, str) or not ID_PATTERN.match(value):
-            raise DataError(f"{where}: invalid event_id {value!r} (letters, digits, '_', '-', '.')")
+    for column in ("clip_id", "event_id"):
+        for value in table[column]:
+            if not isinstance(value, str) or not ID_PATTERN.match(value):
+                raise DataError(
+                    f"{where}: invalid {column} {value!r} (letters, digits, '_', '-', '.')"
+                )
     for label in table["label"]:
         validate_label(label, where=where)
 
@@ -110,7 +120,7 @@ def write_clips(table: pd.DataFrame, folder: str | os.PathLike) -> Path:
     for column in CLIP_COLUMNS:
         if column not in table.columns:
             table[column] = ""
-    _check(table, str(folder / CLIPS_FILE))
+    check_clips(table, where=str(folder / CLIPS_FILE))
     root = folder.resolve()
 
     def relative(p: str) -> str:
@@ -143,7 +153,7 @@ def read_clips(path: str | os.PathLike) -> pd.DataFrame:
                    "attribution", "sha256"):
         # A column left blank throughout is read as float NaN: make it text first.
         table[column] = table[column].astype(object).where(table[column].notna(), "").astype(str)
-    _check(table, str(path))
+    check_clips(table, where=str(path))
     root = path.parent.resolve()
     resolved = []
     for p in table["path"]:

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from . import audio, spectrogram
 from .audio import band_limit, load_clip, normalize_loudness, split_blocks
-from .clips import ID_PATTERN, read_clips
+from .clips import check_clips, read_clips
 from .errors import AudioError, DataError, ParameterError
 from .files import (atomic_path, atomic_write, read_json, sha256_file, stable_hash, write_json,
                     write_table)
@@ -81,19 +81,11 @@ def _as_clips(clips: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
         return read_clips(clips)
     if not isinstance(clips, pd.DataFrame):
         raise DataError(f"clips must be a clips table or a collection path, got {type(clips)}")
-    missing = [c for c in ("clip_id", "label", "path") if c not in clips.columns]
-    if missing:
-        raise DataError(f"clips table lacks column(s) {', '.join(missing)}")
     table = clips.copy()
-    if "event_id" not in table.columns:
+    if "event_id" not in table.columns and "clip_id" in table.columns:
         table["event_id"] = table["clip_id"]
-    dup = table["clip_id"][table["clip_id"].duplicated()].tolist()
-    if dup:
-        raise DataError(f"clips table repeats clip_id(s) {', '.join(map(str, dup[:5]))}")
-    for clip_id in table["clip_id"]:
-        # clip ids become file names in the cache and image folders
-        if not isinstance(clip_id, str) or not ID_PATTERN.match(clip_id):
-            raise DataError(f"invalid clip_id {clip_id!r} (letters, digits, '_', '-', '.')")
+    # clip ids become file names in the cache and image folders
+    check_clips(table, where="clips", required=("clip_id", "label", "path"))
     return table.reset_index(drop=True)
 
 

@@ -126,3 +126,14 @@ def test_card_counts_and_failures(tmp_path):
     assert "3 clips, 3 events, 33.0 s of audio." in card
     assert "| joy | 1 | 1 | 10.0 |" in card
     assert "| broken.wav | not audio |" in card
+
+
+def test_preprocess_checks_a_clips_dataframe_like_a_stored_table(tmp_path):
+    from crowdnb.dataset import preprocess
+
+    table = pd.DataFrame({"clip_id": ["a", "a"], "label": ["joy", "joy"], "path": ["x", "y"]})
+    with pytest.raises(DataError, match="clips: duplicate clip_id"):
+        preprocess(table, tmp_path / "out", progress=False)
+    table = pd.DataFrame({"clip_id": ["a"], "label": ["Joy"], "path": ["x"]})
+    with pytest.raises(DataError, match="invalid label 'Joy'"):
+        preprocess(table, tmp_path / "out", progress=False)
