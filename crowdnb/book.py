@@ -1,13 +1,7 @@
-"""Helpers the study's notebooks share: stage inputs and outputs, glue, plots.
+"""Helpers the study's notebooks share: glue, admonitions, plots.
 
-A notebook of the study reads the outputs of the stages before it from the
-run directory and writes only its own folder. :func:`require_stage` is how it
-reads them: it stops with a message saying which stage to run when the
-upstream stage has not finished. :func:`write_summary` is a notebook's last
-act: the numbers it reports, in ``<run_dir>/<stage>/summary.json``; its
-presence is what marks the stage finished for the stages downstream.
-
-The plots here are those of the data chapters (durations, loudness, counts,
+(How a notebook reads its upstream stages and writes its own outputs is
+:mod:`crowdnb.workflow.stageio`.) The plots here are those of the data chapters (durations, loudness, counts,
 accuracy by position within a football action); the training plots are in
 :mod:`crowdnb.plots`, the spectrogram plots in :mod:`crowdnb.spectrogram`.
 """
@@ -22,20 +16,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .files import read_json, write_json
-from .runner import SUMMARY_FILE, read_stage_record
 
 __all__ = [
-    "STAGES",
     "PAPER",
-    "stage_dir",
-    "require_stage",
-    "collection_folder",
-    "write_summary",
-    "read_summary",
-    "stage_records",
-    "stage_parameters",
-    "source_revision",
     "glue_values",
     "glue_markdown",
     "pretrained_admonition",
@@ -54,18 +37,6 @@ __all__ = [
     "accuracy_by_phase",
 ]
 
-# The study's stages, in order: the notebooks' names without ".ipynb".
-STAGES = (
-    "01_data_collection",
-    "02_preprocessing",
-    "03_spectrogram_generation",
-    "04_random_split_training",
-    "05_clip_split_training",
-    "06_goal_nogoal_study",
-    "07_results",
-    "08_reproducibility",
-)
-
 # The paper's numbers the results are set beside (Franzoni & Biondi, section III
 # and Table 1), glued into the results chapter like the run's own numbers.
 PAPER = {
@@ -77,142 +48,6 @@ PAPER = {
     "n_clips": 18,
     "duration_s": 1711,
 }
-
-
-def stage_dir(run_dir: str | os.PathLike, stage: str) -> Path:
-    """The folder a stage writes to (created if needed)."""
-    folder = Path(run_dir) / stage
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def require_stage(run_dir: str | os.PathLike, stage: str) -> Path:
-    """Return the folder of a finished upstream stage, or stop with the reason.
-
-    Parameters
-    ----------
-    run_dir : path-like
-        The run directory.
-    stage : str
-        The upstream stage, e.g. ``"03_spectrogram_generation"``.
-
-    Returns
-    -------
-    folder : Path
-        ``run_dir / stage``.
-
-    Raises
-    ------
-    DataError
-        When the stage has not finished in ``run_dir`` (its ``summary.json``
-        is missing); the message says how to run it.
-    """
-    folder = Path(run_dir) / stage
-    if not (folder / SUMMARY_FILE).is_file():
-        raise DataError(
-            f"stage {stage} has not run in {Path(run_dir)} ({folder / SUMMARY_FILE} is missing): "
-            f"run `crowdnb run --only {stage}` with the same parameters, or the whole study "
-            "with `crowdnb run`, before this notebook"
-        )
-    return folder
-
-
-def collection_folder(run_dir: str | os.PathLike, study: str) -> Path:
-    """The folder of a collection written by the data-collection chapter.
-
-    Parameters
-    ----------
-    run_dir : path-like
-    study : {"emotions", "football"}
-
-    Raises
-    ------
-    DataError
-        When the data-collection chapter has not run, or wrote no such collection.
-    """
-    folder = require_stage(run_dir, "01_data_collection")
-    collections = read_json(folder / SUMMARY_FILE).get("collections", {})
-    if study not in collections:
-        raise DataError(f"{folder / SUMMARY_FILE}: no {study!r} collection "
-                        f"(collections: {', '.join(collections) or 'none'})")
-    return folder / collections[study]
-
-
-def write_summary(run_dir: str | os.PathLike, stage: str, values: Mapping[str, Any]) -> Path:
-    """Write the numbers a stage reports; this marks the stage finished."""
-    return write_json(stage_dir(run_dir, stage) / SUMMARY_FILE, dict(values))
-
-
-def read_summary(run_dir: str | os.PathLike, stage: str) -> dict[str, Any]:
-    """The summary of a finished stage (see :func:`require_stage`)."""
-    return read_json(require_stage(run_dir, stage) / SUMMARY_FILE)
-
-
-def stage_records(run_dir: str | os.PathLike, stages: Sequence[str] = STAGES) -> pd.DataFrame:
-    """The runner's record of each stage: when it finished and how long it took.
-
-    Returns
-    -------
-    pd.DataFrame
-        Columns ``stage``, ``finished_utc``, ``duration_s`` (s) and ``key``;
-        one row per stage with a record (a stage executed outside
-        ``crowdnb run`` has none).
-    """
-    rows = []
-    for stage in stages:
-        record = read_stage_record(run_dir, stage)
-        if record is not None:
-            rows.append({k: record.get(k) for k in ("stage", "finished_utc", "duration_s", "key")})
-    return pd.DataFrame(rows, columns=["stage", "finished_utc", "duration_s", "key"])
-
-
-def stage_parameters(run_dir: str | os.PathLike, stages: Sequence[str] = STAGES) -> pd.DataFrame:
-    """Every parameter each stage ran with, from the runner's records.
-
-    Returns
-    -------
-    pd.DataFrame
-        Columns ``stage``, ``parameter``, ``value`` (as text) and ``set``
-        (True where the parameter file or the command line set it, False for
-        the notebook's default).
-    """
-    rows = []
-    for stage in stages:
-        record = read_stage_record(run_dir, stage)
-        if record is None:
-            continue
-        chosen = set(record.get("set", []))
-        for name, value in record.get("parameters", {}).items():
-            rows.append({"stage": stage, "parameter": name, "value": repr(value),
-                         "set": name in chosen})
-    return pd.DataFrame(rows, columns=["stage", "parameter", "value", "set"])
-
-
-def source_revision(root: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The git commit of the study's sources, and whether they differed from it.
-
-    ``dirty`` is True when tracked files were modified or files not ignored by
-    git were not yet committed.
-
-    Returns ``{"commit": None, "dirty": None}`` outside a git checkout.
-    """
-    import subprocess
-
-    from .runner import PROJECT_ROOT
-
-    root = Path(root) if root is not None else PROJECT_ROOT
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                                  timeout=10, check=True)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip()
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain")
-    return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
 # ---------------------------------------------------------------------------

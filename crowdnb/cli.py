@@ -21,7 +21,7 @@ _SUBCOMMANDS = {
     "collect": ("crowdnb.sources", "collect labelled clips from a source into a collection"),
     "preprocess": ("crowdnb.dataset", "cut clips into blocks and render spectrogram images"),
     "predict": ("crowdnb.predict", "label the 2 s blocks of audio files with a trained model"),
-    "run": ("crowdnb.runner", "run the study's notebooks with papermill"),
+    "run": ("crowdnb.workflow.run", "run the study's stale stages (Snakemake) into a run directory"),
 }
 
 
@@ -44,17 +44,21 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        if getattr(args, "accepts_extra", False):
+            return int(args.func(args, extra) or 0)
         return int(args.func(args) or 0)
     except CrowdnbError as exc:
         print(f"crowdnb {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"crowdnb {args.command}: interrupted; finished stages are kept, rerun to resume",
+        print(f"crowdnb {args.command}: interrupted; what finished is kept, rerun to resume",
               file=sys.stderr)
         return 130
 

@@ -12,8 +12,8 @@ Layout of ``out_dir``::
     clip_report.csv       one row per clip (CLIP_REPORT_COLUMNS): what became of it
     params.json           the parameters, their hash and the library versions
     images/<run>/<clip_id>/<block_id>.png
-    cache/audio/<clip_id>-<hash>.json   loudness stage of one clip
-    cache/mel/<clip_id>-<hash>.npz      mel PSD of the clip's kept blocks
+    cache/audio/<sha>-<hash>.json       loudness stage of one audio file (cache_dir/audio/)
+    cache/mel/<sha>-<hash>.npz          mel PSD of its kept blocks (cache_dir/mel/)
     cache/clips/<clip_id>-<run>.json    the clip's finished rows (images written)
 
 Each clip is a unit of work whose results are written atomically when it is
@@ -42,7 +42,7 @@ from .clips import check_clips, read_clips
 from .errors import AudioError, DataError, ParameterError
 from .files import (atomic_path, atomic_write, read_json, sha256_file, stable_hash, write_json,
                     write_table)
-from .provenance import library_versions
+from .provenance import library_versions, source_hash
 from .spectrogram import IMAGE_DEFAULTS, MEL_DEFAULTS, mel_psd_db, render_image
 
 __all__ = [
@@ -130,16 +130,22 @@ def _check_parameters(audio_params: dict, mel: dict, image: dict) -> None:
 class _Stages:
     """The per-clip work, with the cache paths and keys of one parameter set."""
 
-    def __init__(self, out_dir: Path, audio_params: dict, mel: dict, image: dict):
+    def __init__(self, out_dir: Path, audio_params: dict, mel: dict, image: dict,
+                 cache_dir: Path | None = None):
         self.out_dir = out_dir
         self.audio_params = audio_params
         self.mel = mel
         self.image = image
-        self.audio_hash = stable_hash({"audio": audio_params, "v": _STAGE_VERSION["audio"]})
-        self.mel_hash = stable_hash({"a": self.audio_hash, "mel": mel, "v": _STAGE_VERSION["mel"]})
+        # The code that computes each stage is part of its key: a cache shared
+        # between runs never returns what an older version computed.
+        self.audio_hash = stable_hash({"audio": audio_params, "v": _STAGE_VERSION["audio"],
+                                       "code": source_hash("crowdnb.audio")})
+        self.mel_hash = stable_hash({"a": self.audio_hash, "mel": mel, "v": _STAGE_VERSION["mel"],
+                                     "code": source_hash("crowdnb.spectrogram")})
         self.run_hash = stable_hash({"m": self.mel_hash, "image": image,
                                      "v": _STAGE_VERSION["image"]})
-        self.cache = out_dir / "cache"
+        self.cache = Path(cache_dir) if cache_dir is not None else out_dir / "cache"
+        self.clip_cache = out_dir / "cache"
 
     # keys include the audio file's checksum, paths only the clip and the parameters
     def audio_key(self, sha: str) -> str:
@@ -151,14 +157,17 @@ class _Stages:
     def clip_key(self, sha: str) -> str:
         return stable_hash({"sha256": sha, "stage": self.run_hash})
 
-    def audio_path(self, clip_id: str) -> Path:
-        return self.cache / "audio" / f"{clip_id}-{self.audio_hash}.json"
+    # Loudness and mel spectrograms are named by the audio's checksum (they may
+    # be shared between collections); a clip's finished rows, which name this
+    # folder's images, by the clip.
+    def audio_path(self, sha: str) -> Path:
+        return self.cache / "audio" / f"{sha[:16]}-{self.audio_hash}.json"
 
-    def mel_path(self, clip_id: str) -> Path:
-        return self.cache / "mel" / f"{clip_id}-{self.mel_hash}.npz"
+    def mel_path(self, sha: str) -> Path:
+        return self.cache / "mel" / f"{sha[:16]}-{self.mel_hash}.npz"
 
     def clip_path(self, clip_id: str) -> Path:
-        return self.cache / "clips" / f"{clip_id}-{self.run_hash}.json"
+        return self.clip_cache / "clips" / f"{clip_id}-{self.run_hash}.json"
 
     def image_path(self, clip_id: str, block_id: str) -> str:
         return f"images/{self.run_hash}/{clip_id}/{block_id}.png"
@@ -174,7 +183,7 @@ class _Stages:
     def loudness_stage(self, clip_id: str, path: str, sha: str) -> tuple[dict, list | None]:
         """The audio record of a clip, and its normalised kept blocks if it had to be made."""
         key = self.audio_key(sha)
-        cached = _read_record(self.audio_path(clip_id), key)
+        cached = _read_record(self.audio_path(sha), key)
         if cached is not None:
             return cached, None
         p = self.audio_params
@@ -204,14 +213,14 @@ class _Stages:
             if split.reason is None and not normalised:
                 record.update(status="no_usable_blocks",
                               reason="every block was dropped (see the block table)")
-        write_json(self.audio_path(clip_id), record)
+        write_json(self.audio_path(sha), record)
         return record, normalised
 
     def mel_stage(self, clip_id: str, path: str, sha: str, record: dict,
                   normalised: list | None) -> np.ndarray:
         """Mel PSD of the kept blocks [n_kept, n_mels, n_frames], cached per clip."""
         key = self.mel_key(sha)
-        target = self.mel_path(clip_id)
+        target = self.mel_path(sha)
         if target.is_file():
             try:
                 with np.load(target, allow_pickle=False) as stored:
@@ -329,6 +338,7 @@ def preprocess(
     low_hz: float = 20.0,
     high_hz: float = 20000.0,
     target_lufs: float = -23.0,
+    cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
     **spectrogram_kwargs: Any,
 ) -> pd.DataFrame:
@@ -359,6 +369,11 @@ def preprocess(
         Band limits in Hz (the paper: 20 Hz to 20 kHz).
     target_lufs : float
         Loudness of every block, LUFS (the paper: -23, EBU R128).
+    cache_dir : path-like or None
+        Where the loudness and mel-spectrogram caches live (default
+        ``out_dir/cache``); a folder shared between runs (the workflow's
+        ``runs/.cache``) lets every run reuse what another computed from the
+        same audio with the same parameters and code.
     progress : bool
         Show a tqdm progress bar over clips.
     **spectrogram_kwargs
@@ -389,7 +404,7 @@ def preprocess(
     audio_params, mel, image = _parameters(sr, block_s, hop_s, low_hz, high_hz, target_lufs,
                                            spectrogram_kwargs)
     _check_parameters(audio_params, mel, image)
-    stages = _Stages(out_dir, audio_params, mel, image)
+    stages = _Stages(out_dir, audio_params, mel, image, cache_dir)
     write_json(out_dir / "params.json", {
         "audio": audio_params, "mel": mel, "image": image, "run_hash": stages.run_hash,
         "versions": library_versions(),

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -29,6 +30,7 @@ __all__ = [
     "read_table",
     "sha256_file",
     "stable_hash",
+    "load_yaml",
 ]
 
 
@@ -141,3 +143,45 @@ def stable_hash(obj: Any, *, length: int = 16) -> str:
     """
     text = json.dumps(obj, sort_keys=True, default=_json_default, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def _strict_loader():
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """YAML with booleans spelt true/false only, and 1e-4 read as a number."""
+
+    # YAML 1.1 reads yes, no, on and off as booleans: `copy: maybe` and
+    # `copy: no` would be read as opposite things. Only true/false are.
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"))
+    # YAML 1.1 needs a dot in a float: 1e-4 would be text. It is a number to anyone else.
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+    return Loader
+
+
+def load_yaml(text: str, *, where: str = "YAML") -> Any:
+    """Parse YAML as parameter files are read: booleans are ``true``/``false`` only.
+
+    ``yes``, ``no``, ``on``, ``off`` and ``maybe`` stay text (so a boolean
+    parameter given one of them is refused, not guessed), and ``1e-4`` is a
+    number.
+
+    Raises
+    ------
+    DataError
+        When the text is not valid YAML (the message starts with ``where``).
+    """
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_strict_loader())  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        raise DataError(f"{where}: not valid YAML ({exc})") from None

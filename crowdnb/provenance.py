@@ -8,7 +8,7 @@ import platform
 import sys
 from typing import Any
 
-__all__ = ["library_versions", "environment_info"]
+__all__ = ["library_versions", "environment_info", "source_hash"]
 
 _LIBRARIES = (
     "crowdnb", "numpy", "scipy", "pandas", "librosa", "pyloudnorm", "soundfile",
@@ -46,3 +46,28 @@ def environment_info() -> dict[str, Any]:
             info["cuda_device"] = torch.cuda.get_device_name(0)
             info["cuda_version"] = torch.version.cuda
     return info
+
+
+def source_hash(*modules: str) -> str:
+    """A short hash of the source code of ``crowdnb`` modules or packages.
+
+    Part of the key of every cache of computed data (rendered audio, loudness,
+    spectrograms), so that editing the code that computes it never returns
+    what the old code computed. A package (``crowdnb.synth``) counts all its
+    modules.
+    """
+    import hashlib
+    import importlib.util
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ImportError(f"no module {name}")
+        origin = Path(spec.origin)
+        files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+        for path in files:
+            digest.update(path.relative_to(origin.parent).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

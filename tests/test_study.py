@@ -20,11 +20,11 @@ import nbformat
 import pytest
 import yaml
 
-from crowdnb.book import STAGES
-from crowdnb.runner import discover_stages
+from crowdnb.workflow.stages import discover_stages, load_param_file, resolve_parameters
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+STAGES = [p.stem for p in sorted(NOTEBOOKS.glob("*.ipynb"))]
 TYPES = {"str", "int", "float", "bool", "list"}
 # Calls through which a notebook reads another stage's outputs.
 READS = re.compile(r"(?:require_stage|read_summary)\(run_dir, \"(\d\d_[a-z_]+)\"\)")
@@ -33,10 +33,6 @@ COLLECTION = re.compile(r"collection_folder\(run_dir, ")
 
 def _notebooks():
     return sorted(NOTEBOOKS.glob("*.ipynb"))
-
-
-def test_the_study_has_the_stages_the_book_expects():
-    assert [p.stem for p in _notebooks()] == list(STAGES)
 
 
 @pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
@@ -63,7 +59,7 @@ def test_notebook_is_stored_clean_with_one_documented_parameters_cell(path):
 
 @pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.stem)
 def test_notebook_declares_every_stage_it_reads_as_upstream(path):
-    # The runner's cache keys follow the declared upstream stages: a stage read
+    # The workflow's inputs follow the declared upstream stages: a stage read
     # but not declared would not rerun when that stage changes.
     nb = nbformat.read(path, as_version=4)
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
@@ -85,26 +81,24 @@ def test_toc_holds_every_chapter_and_existing_pages():
 
 
 def test_parameter_files_name_only_declared_parameters():
-    from crowdnb.runner import load_param_file, resolve_parameters
-
     stages = discover_stages(NOTEBOOKS)
     for path in sorted((ROOT / "params").glob("*.yaml")):
-        resolved = resolve_parameters(stages, file_params=load_param_file(path), run_dir="r",
-                                      where=str(path))
+        resolved = resolve_parameters(stages, file_params=load_param_file(path), where=str(path))
         assert set(resolved) == set(STAGES)
 
 
 # ---------------------------------------------------------------------------
-# crowdnb.book: the helpers the notebooks share
+# The helpers the notebooks share
 
 
 def test_require_stage_names_the_missing_stage_and_how_to_run_it(tmp_path):
     from crowdnb import DataError
-    from crowdnb.book import read_summary, require_stage, write_summary
+    from crowdnb.workflow.stageio import read_summary, require_stage, write_summary
 
     with pytest.raises(DataError) as info:
         require_stage(tmp_path, "03_spectrogram_generation")
     assert "stage 03_spectrogram_generation has not run" in str(info.value)
+    assert "crowdnb run" in str(info.value)
     assert "crowdnb run --only 03_spectrogram_generation" in str(info.value)
     write_summary(tmp_path, "03_spectrogram_generation", {"n_images": 6})
     assert require_stage(tmp_path, "03_spectrogram_generation") == tmp_path / "03_spectrogram_generation"
@@ -177,11 +171,10 @@ def _book_sources(target: Path) -> Path:
 
 @pytest.mark.slow
 def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
-    run_dir = tmp_path / "run"
+    run_dir = tmp_path / "runs" / "smoke"
     sources = _book_sources(tmp_path / "sources")
-    command = [sys.executable, "-m", "crowdnb.cli", "run", "--params", str(ROOT / "params" / "smoke.yaml"),
-               "--run-dir", str(run_dir), "--book-dir", str(sources / "book" / "executed"),
-               "--no-progress"]
+    command = [sys.executable, "-m", "crowdnb.cli", "run", "--params", str(sources / "params" / "smoke.yaml"),
+               "--run-dir", str(run_dir), "--project", str(sources), "--quiet"]
     first = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr[-4000:]
     for stage in STAGES:
@@ -192,7 +185,7 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
     # Nothing changed: nothing executes.
     second = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-4000:]
-    assert "0 stage(s) executed" in second.stderr
+    assert "0 stage job(s) executed" in second.stderr
 
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     build = subprocess.run(
@@ -216,3 +209,22 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
     # Glued numbers reached the prose (a missing key fails the build above).
     results = (html / "book" / "executed" / "07_results.html").read_text(encoding="utf-8")
     assert f"{metrics['accuracy']:.3f}" in results
+
+
+def test_sweep_files_resolve_for_every_point():
+    from crowdnb.workflow.plan import _typed_overrides, load_sweep
+
+    stages = discover_stages(NOTEBOOKS)
+    names = {s.name for s in stages}
+    sweeps = sorted((ROOT / "params" / "sweeps").glob("*.yaml"))
+    assert sweeps
+    for path in sweeps:
+        spec = load_sweep(path)
+        assert set(spec.stages) <= names, path
+        base = load_param_file(spec.base)
+        for point, overrides in spec.points.items():
+            resolved = resolve_parameters(stages, file_params=base,
+                                          typed_overrides=_typed_overrides(overrides),
+                                          where=f"{path}, {point}")
+            for key in overrides:
+                assert any(key.rpartition(".")[2] in v.set for v in resolved.values()), key

@@ -9,13 +9,15 @@ clips table.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
 
 from ..clips import read_clips
-from ..files import write_table
-from ._common import COLLECTED, REPORT_FILE, report_frame
+from ..files import stable_hash, write_table
+from ..provenance import source_hash
+from ._common import COLLECTED, REPORT_FILE, place_file, report_frame
 
 __all__ = ["collect_synthetic"]
 
@@ -28,6 +30,7 @@ def collect_synthetic(
     study: str = "both",
     workers: int | None = None,
     progress: bool = True,
+    cache_dir: str | os.PathLike | None = None,
     **overrides,
 ) -> pd.DataFrame:
     """Render the synthetic corpus into ``out_dir`` and return its clips table.
@@ -48,6 +51,11 @@ def collect_synthetic(
         Processes rendering clips (see :func:`crowdnb.synth.synthesize`).
     progress : bool
         Show a progress bar.
+    cache_dir : path-like or None
+        A cache shared between runs: the corpus is rendered once into
+        ``cache_dir/synth/<key>/`` (the key hashes the preset, seed, study,
+        every synthesizer parameter and the synthesizer's code) and hard-linked
+        into ``out_dir``; the files are the same bytes either way.
     **overrides
         Synthesizer parameters (see :func:`crowdnb.synth.synthesize`).
 
@@ -58,20 +66,67 @@ def collect_synthetic(
         is the only one rendered), absolute paths; ``.attrs["collections"]``
         maps each rendered study to its folder.
     """
-    from ..synth import synthesize
-
-    collections = {name: Path(path) for name, path in synthesize(
-        out_dir, preset=preset, seed=seed, study=study, workers=workers, progress=progress,
-        **overrides).items()}
-    tables = {}
-    for name, folder in collections.items():
-        table = read_clips(folder)
-        write_table(folder / REPORT_FILE, report_frame(
-            [{"item": clip_id, "status": COLLECTED, "reason": "synthesized"}
-             for clip_id in table["clip_id"]]))
-        tables[name] = table
+    if cache_dir is not None:
+        folder = _cached_render(Path(cache_dir), preset=preset, seed=seed, study=study,
+                                workers=workers, progress=progress, overrides=overrides)
+        _link_tree(folder, Path(out_dir))
+        collections = {name: Path(out_dir) / name for name in _studies(study)}
+    else:
+        collections = _render(out_dir, preset=preset, seed=seed, study=study, workers=workers,
+                              progress=progress, overrides=overrides)
+    tables = {name: read_clips(folder) for name, folder in collections.items()}
     name = "emotions" if "emotions" in tables else next(iter(tables))
     table = tables[name]
     table.attrs["collections"] = {n: str(folder) for n, folder in collections.items()}
     table.attrs["folder"] = str(collections[name])
     return table
+
+
+def _studies(study: str) -> tuple[str, ...]:
+    from ..synth import STUDIES
+
+    return STUDIES if study == "both" else (study,)
+
+
+def _render(out_dir, *, preset, seed, study, workers, progress, overrides) -> dict[str, Path]:
+    from ..synth import synthesize
+
+    collections = {name: Path(path) for name, path in synthesize(
+        out_dir, preset=preset, seed=seed, study=study, workers=workers, progress=progress,
+        **overrides).items()}
+    for folder in collections.values():
+        table = read_clips(folder)
+        write_table(folder / REPORT_FILE, report_frame(
+            [{"item": clip_id, "status": COLLECTED, "reason": "synthesized"}
+             for clip_id in table["clip_id"]]))
+    return collections
+
+
+def _cached_render(cache_dir: Path, *, preset, seed, study, workers, progress, overrides) -> Path:
+    """The rendered corpus in the shared cache, rendering it first if needed."""
+    from ..synth import make_params
+
+    params = make_params(preset, **overrides)
+    key = stable_hash({"preset": preset if isinstance(preset, str) else "custom", "seed": int(seed),
+                       "study": study, "params": params.to_dict(),
+                       "code": source_hash("crowdnb.synth", "crowdnb.clips")})
+    folder = cache_dir / "synth" / key
+    if not (folder / ".complete").is_file():
+        partial = folder.with_name(f".{key}.{os.getpid()}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            _render(partial, preset=preset, seed=seed, study=study, workers=workers,
+                    progress=progress, overrides=overrides)
+            (partial / ".complete").write_text(key + "\n")
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(partial, folder)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    return folder
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Hard-link every file of ``source`` into ``target`` (copies across file systems)."""
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and path.name != ".complete":
+            place_file(path, target / path.relative_to(source), link=True)

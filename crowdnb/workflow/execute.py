@@ -1,0 +1,230 @@
+"""What one job of the workflow does: execute a stage's notebook, or gather a sweep.
+
+The Snakefile's rules call this module (``python -m crowdnb.workflow.execute``)
+in the runs folder. ``stage`` empties the stage's folder, executes its
+notebook with papermill into ``<run>/notebooks/<stage>.ipynb``, checks that
+the notebook wrote what it declares, and writes the stage's record
+(``_stage.json``: the values it ran with, when, how long). A notebook that
+stops keeps its traceback in ``<stage>.failed.ipynb`` and the job fails with
+one line saying so. ``aggregate`` writes a sweep's table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..errors import CrowdnbError, DataError
+from ..files import read_json, write_json, write_table
+from .plan import NOTEBOOK_FOLDER, STAGE_RECORD, SUMMARY_FILE, load_sweep
+from .project import Project
+from .stages import RUNNER_PARAMETERS, discover_stages
+
+__all__ = ["execute_stage", "aggregate_sweep", "flatten_summary"]
+
+KERNEL_NAME = "python3"
+CACHE_FOLDER = ".cache"
+
+
+def _kernel_name() -> str:
+    """A kernel that runs this interpreter (the environment with crowdnb)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+        exe = spec.argv[0]
+        # jupyter_client replaces a bare "python" with the running interpreter.
+        if exe in {"python", "python3", f"python3.{sys.version_info[1]}"}:
+            return KERNEL_NAME
+        if Path(exe).exists() and os.path.samefile(exe, sys.executable):
+            return KERNEL_NAME
+    except NoSuchKernel:
+        pass
+    from ipykernel.kernelspec import install
+
+    install(prefix=sys.prefix, kernel_name="crowdnb", display_name="Python (crowdnb)")
+    return "crowdnb"
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _empty(folder: Path) -> None:
+    # The stage's folder holds only what its last execution wrote: nothing
+    # stale from another execution survives a new one.
+    if folder.exists():
+        for child in folder.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def execute_stage(
+    project: Project,
+    stage_name: str,
+    run_dir: str | os.PathLike,
+    *,
+    values: Mapping[str, Any],
+    threads: int = 1,
+    progress: bool = False,
+) -> float:
+    """Execute one stage's notebook into ``run_dir``; return its duration in seconds.
+
+    Parameters
+    ----------
+    project : Project
+    stage_name : str
+    run_dir : path-like
+        The run's folder (absolute after resolution).
+    values : mapping
+        Every parameter's value. Those that differ from the notebook's
+        defaults are passed to papermill (its injected cell shows them) and
+        recorded as set.
+    threads : int
+        CPU threads the stage may use (``OMP_NUM_THREADS`` of its kernel).
+    progress : bool
+        papermill's progress bar over cells.
+
+    Raises
+    ------
+    DataError
+        When the notebook stops with an error (the message gives it and the
+        failed notebook's path) or does not write its declared outputs.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    stage = next((s for s in discover_stages(project.notebooks) if s.name == stage_name), None)
+    if stage is None:
+        raise DataError(f"{project.notebooks}: no stage {stage_name}")
+    run_dir = Path(run_dir).resolve()
+    folder = run_dir / stage.name
+    executed = run_dir / NOTEBOOK_FOLDER / f"{stage.name}.ipynb"
+    failed = executed.with_name(f"{stage.name}.failed.ipynb")
+    _empty(folder)
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    failed.unlink(missing_ok=True)
+    defaults = stage.defaults()
+    changed = sorted(name for name, value in values.items()
+                     if name not in RUNNER_PARAMETERS and defaults.get(name) != value)
+    parameters = {name: values[name] for name in changed}
+    parameters["run_dir"] = str(run_dir)
+    if "cache_dir" in stage.parameters:
+        # shared by every run of this folder of runs (the workflow's working directory)
+        parameters["cache_dir"] = str(Path.cwd().resolve() / CACHE_FOLDER)
+    os.environ.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
+    started = _utc_now()
+    t0 = time.perf_counter()
+    try:
+        papermill.execute_notebook(str(stage.path), str(executed), parameters=parameters,
+                                   kernel_name=_kernel_name(), progress_bar=progress,
+                                   cwd=str(project.notebooks))
+    except PapermillExecutionError as exc:
+        if executed.is_file():
+            os.replace(executed, failed)
+        raise DataError(f"stage {stage.name} stopped: {exc.ename}: {exc.evalue} (the executed "
+                        f"notebook, with the traceback, is {failed})") from None
+    except KeyboardInterrupt:
+        executed.unlink(missing_ok=True)
+        raise
+    duration = time.perf_counter() - t0
+    missing = [rel for rel in (SUMMARY_FILE, *stage.outputs) if not (folder / rel).is_file()]
+    if missing:
+        os.replace(executed, failed)
+        raise DataError(f"stage {stage.name} finished without writing {', '.join(missing)} in "
+                        f"{folder} (its notebook declares them); see {failed}")
+    write_json(folder / STAGE_RECORD, {
+        "stage": stage.name,
+        "run": run_dir.name,
+        "notebook": str(stage.path),
+        "parameters": dict(values),
+        "set": changed,
+        "started_utc": started,
+        "finished_utc": _utc_now(),
+        "duration_s": round(duration, 3),
+        "threads": int(threads),
+        "python": sys.executable,
+    })
+    return duration
+
+
+def flatten_summary(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The numbers and texts of a summary, nested keys joined by ``.`` (lists left out)."""
+    flat: dict[str, Any] = {}
+    for key, value in summary.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_summary(value, f"{name}."))
+        elif isinstance(value, (bool, int, float, str)) or value is None:
+            flat[name] = value
+    return flat
+
+
+def aggregate_sweep(sweep_file: str | os.PathLike, output: str | os.PathLike,
+                    summaries: Sequence[str | os.PathLike]) -> Path:
+    """Gather the summaries of a sweep's points into one table (one row per point).
+
+    Columns: ``point``, every key the points set (``seed``,
+    ``02_preprocessing.freq_scale``), then each target stage's summary values
+    as ``<stage>.<key>``.
+    """
+    import pandas as pd
+
+    spec = load_sweep(sweep_file)
+    rows = []
+    keys = list(dict.fromkeys(k for overrides in spec.points.values() for k in overrides))
+    by_point: dict[str, dict[str, Any]] = {p: {} for p in spec.points}
+    for path in map(Path, summaries):
+        point, stage = path.parent.parent.name, path.parent.name
+        if point not in by_point:
+            raise DataError(f"{path}: not a summary of a point of {spec.path}")
+        by_point[point].update(flatten_summary(read_json(path), f"{stage}."))
+    for point, overrides in spec.points.items():
+        rows.append({"point": point, **{k: overrides.get(k) for k in keys}, **by_point[point]})
+    return write_table(output, pd.DataFrame(rows))
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m crowdnb.workflow.execute")
+    sub = parser.add_subparsers(dest="command", required=True)
+    stage = sub.add_parser("stage", help="execute one stage's notebook for one run")
+    stage.add_argument("--project", required=True)
+    stage.add_argument("--stage", required=True)
+    stage.add_argument("--run", required=True, help="the run's folder, relative to here")
+    stage.add_argument("--threads", type=int, default=1)
+    stage.add_argument("--parameters", required=True, help="JSON from the plan")
+    aggregate = sub.add_parser("aggregate", help="gather a sweep's results")
+    aggregate.add_argument("--sweep-file", required=True)
+    aggregate.add_argument("--output", required=True)
+    aggregate.add_argument("summaries", nargs="*")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "aggregate":
+            aggregate_sweep(args.sweep_file, args.output, args.summaries)
+            return 0
+        duration = execute_stage(Project(Path(args.project).resolve()), args.stage, Path(args.run),
+                                 values=json.loads(args.parameters), threads=args.threads,
+                                 progress=sys.stderr.isatty())
+        print(f"crowdnb run: {args.run}: {args.stage} done in {duration:.1f} s", file=sys.stderr)
+        return 0
+    except CrowdnbError as exc:
+        print(f"crowdnb run: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"crowdnb run: {getattr(args, 'stage', 'aggregation')} interrupted; rerun "
+              "`crowdnb run` to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

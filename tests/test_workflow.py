@@ -1,0 +1,442 @@
+"""The study's pipeline on Snakemake: what reruns, locks, interruptions, sweeps.
+
+The project here is a throwaway one written by the test: four tiny notebooks
+(``a_source`` -> ``b_middle`` -> ``c_end``, and ``d_side`` beside them) with the
+project's real ``Snakefile``. Which jobs ran is what ``crowdnb run`` returns
+(the stage records it updated); what they computed is in their summaries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from crowdnb.errors import DataError, ParameterError
+from crowdnb.workflow.plan import load_sweep
+from crowdnb.workflow.run import _executor_settings, run_study
+from crowdnb.workflow.stages import (
+    code_files,
+    discover_stages,
+    load_param_file,
+    parse_override,
+    resolve_parameters,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+PARAMETERS = {
+    "a_source": 'run_dir: str = "../runs/test"  # the run directory\n'
+                'seed: int = 0  # random seed\n'
+                'n: int = 2  # how many values to write\n',
+    "b_middle": 'run_dir: str = "../runs/test"  # the run directory\n'
+                'seed: int = 0  # random seed\n'
+                'scale: float = 1.0  # multiplies the values\n'
+                'label: str = "x"  # a name\n'
+                'stop: bool = False  # raise before finishing\n'
+                'sleep_s: float = 0.0  # wait before finishing, s\n',
+    "c_end": 'run_dir: str = "../runs/test"  # the run directory\n',
+    "d_side": 'run_dir: str = "../runs/test"  # the run directory\n'
+              'n: int = 2  # also declared by a_source\n'
+              'data_path: str = ""  # a file or folder whose files are counted\n',
+}
+METADATA = {
+    "a_source": {"upstream": [], "ranges": {"n": ">= 1"}},
+    "b_middle": {"upstream": ["a_source"], "outputs": ["model.pt"],
+                 "ranges": {"scale": "0 < x < 100", "label": "x | y | 2024"}},
+    "c_end": {"upstream": ["b_middle"]},
+    "d_side": {"upstream": ["a_source"], "inputs": {"data_path": "path"}},
+}
+BODY = {
+    "a_source": "values = list(range(n))",
+    "b_middle": (
+        "import time\nfrom crowdnb import splits  # a library module this stage depends on\n"
+        "a = stageio.read_summary(run_dir, 'a_source')\n"
+        "time.sleep(sleep_s)\n"
+        "if stop:\n    raise RuntimeError('stopped on purpose')\n"
+        "values = [v * scale for v in a['values']]\n"
+        "(stageio.stage_dir(run_dir, 'b_middle') / 'model.pt').write_text(str(values))"
+    ),
+    "c_end": "values = stageio.read_summary(run_dir, 'b_middle')['values']",
+    "d_side": (
+        "from pathlib import Path\nfrom crowdnb import clips\n"
+        "p = Path(data_path) if data_path else None\n"
+        "files = (1 if p.is_file() else len(list(p.rglob('*')))) if p else 0\n"
+        "values = stageio.read_summary(run_dir, 'a_source')['values'][:n] + [files]"
+    ),
+}
+
+
+def _write_notebook(folder: Path, name: str, *, extra: str = "") -> Path:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(PARAMETERS[name])
+    params.metadata["tags"] = ["parameters"]
+    body = (f"from crowdnb.workflow import stageio\n{BODY[name]}\n"
+            f"stageio.write_summary(run_dir, '{name}', {{'values': values}})\n{extra}")
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {name}"), params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["crowdnb"] = METADATA[name]
+    path = folder / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def _make_project(root: Path) -> Path:
+    (root / "notebooks").mkdir(parents=True)
+    (root / "params").mkdir()
+    (root / "_config.yml").write_text("title: test\n")
+    shutil.copyfile(ROOT / "Snakefile", root / "Snakefile")
+    for name in PARAMETERS:
+        _write_notebook(root / "notebooks", name)
+    return root
+
+
+def _run(project: Path, **kwargs):
+    outcome = run_study(project=project, quiet=True, **kwargs)
+    return sorted(stage for _, stage in outcome["executed"])
+
+
+def _values(project: Path, stage: str, run: str = "default"):
+    return json.loads((project / "runs" / run / stage / "summary.json").read_text())["values"]
+
+
+@pytest.fixture(scope="module")
+def _finished(tmp_path_factory):
+    # One complete run, copied by each test that starts from it: every job
+    # starts a kernel (a second or two).
+    project = _make_project(tmp_path_factory.mktemp("finished") / "project")
+    executed = _run(project)
+    return project, executed
+
+
+@pytest.fixture
+def finished(_finished, tmp_path):
+    source, executed = _finished
+    project = tmp_path / "project"
+    shutil.copytree(source, project, symlinks=True)
+    return project, executed
+
+
+# ---------------------------------------------------------------------------
+# Stages and parameters (no kernel)
+
+
+@pytest.fixture
+def stages(tmp_path):
+    return discover_stages(_make_project(tmp_path / "p") / "notebooks")
+
+
+def test_parse_override_splits_scope_name_and_value():
+    assert parse_override("epochs=3") == (None, "epochs", "3")
+    assert parse_override("04.epochs=3") == ("04", "epochs", "3")
+    assert parse_override("label=a=b") == (None, "label", "a=b")
+    for bad in ("epochs", "=3", "not a name=3", "04.3x=1"):
+        with pytest.raises(ParameterError):
+            parse_override(bad)
+
+
+def test_values_include_defaults_and_setting_a_default_changes_nothing(stages):
+    plain = resolve_parameters(stages)
+    assert plain["b_middle"].values == {"seed": 0, "scale": 1.0, "label": "x", "stop": False,
+                                        "sleep_s": 0.0}
+    again = resolve_parameters(stages, overrides=["scale=1.0", "n=2"])
+    assert {k: v.values for k, v in again.items()} == {k: v.values for k, v in plain.items()}
+    assert again["b_middle"].set == ("scale",)
+
+
+def test_overrides_are_typed_by_the_parameter_cell_literal(stages):
+    resolved = resolve_parameters(stages, overrides=["n=5", "scale=1e-4", "label=2024", "stop=true"])
+    assert resolved["a_source"].values["n"] == 5 and resolved["d_side"].values["n"] == 5
+    assert resolved["b_middle"].values["scale"] == pytest.approx(1e-4)
+    assert resolved["b_middle"].values["label"] == "2024"  # a str parameter keeps the text
+    assert resolved["b_middle"].values["stop"] is True
+    assert resolve_parameters(stages, overrides=["scale=2"])["b_middle"].values["scale"] == 2.0
+
+
+def test_stage_scoped_override_applies_to_that_stage_only(stages):
+    resolved = resolve_parameters(stages, overrides=["d_side.n=1", "n=4"])
+    assert resolved["a_source"].values["n"] == 4 and resolved["d_side"].values["n"] == 1
+    assert resolve_parameters(stages, overrides=["d.n=1"])["d_side"].values["n"] == 1
+
+
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ("epochz=3", ["'epochz'", "no notebook declares it", "scale"]),
+        ("n=three", ["'n'", "int", "'three'"]),
+        ("n=2.5", ["'n'", "int"]),
+        ("n=0", ["'n'", "a_source", ">= 1", "got 0"]),
+        ("stop=maybe", ["'stop'", "bool (true or false)", "'maybe'"]),
+        ("stop=yes", ["'stop'", "bool (true or false)", "'yes'"]),
+        ("scale=fast", ["'scale'", "float"]),
+        ("scale=-1", ["'scale'", "0 < x < 100"]),
+        ("label=z", ["'label'", "one of x, y, 2024"]),
+        ("c_end.n=1", ["'n'", "c_end"]),
+        ("zz.n=1", ["no stage 'zz'"]),
+        ("run_dir=/elsewhere", ["run_dir is set by the workflow", "--run-dir"]),
+    ],
+)
+def test_bad_override_names_the_parameter(stages, override, words):
+    with pytest.raises(ParameterError) as info:
+        resolve_parameters(stages, overrides=[override])
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_parameter_file_sections_extends_and_unknown_names(stages, tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("run: base\ncommon:\n  seed: 3\na_source:\n  n: 4\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: base.yaml\nrun: child\nb_middle:\n  scale: 0.5\n")
+    params = load_param_file(child)
+    assert params["run"] == "child" and params["a_source"] == {"n": 4}
+    resolved = resolve_parameters(stages, file_params=params)
+    assert resolved["a_source"].values["seed"] == 3 and resolved["b_middle"].values["seed"] == 3
+    assert resolved["b_middle"].values["scale"] == 0.5
+    resolved = resolve_parameters(stages, file_params=params, overrides=["seed=7"])
+    assert resolved["a_source"].values["seed"] == 7
+    with pytest.raises(ParameterError, match="'epochs'"):
+        resolve_parameters(stages, file_params={"a_source": {"epochs": 1}})
+    with pytest.raises(ParameterError, match="'lr'.*no notebook declares it"):
+        resolve_parameters(stages, file_params={"common": {"lr": 1}})
+    with pytest.raises(ParameterError, match="unknown section 'training'"):
+        resolve_parameters(stages, file_params={"training": {"n": 1}})
+    with pytest.raises(ParameterError, match="'n'.*int"):
+        resolve_parameters(stages, file_params={"a_source": {"n": "2"}})
+    (tmp_path / "yes.yaml").write_text("b_middle:\n  stop: yes\n")
+    with pytest.raises(ParameterError, match="bool"):
+        resolve_parameters(stages, file_params=load_param_file(tmp_path / "yes.yaml"))
+    with pytest.raises(DataError, match="not found"):
+        load_param_file(tmp_path / "missing.yaml")
+
+
+def test_upstream_must_come_before(tmp_path):
+    project = _make_project(tmp_path / "p")
+    path = project / "notebooks" / "a_source.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["crowdnb"] = {"upstream": ["z_later"]}
+    nbformat.write(nb, path)
+    with pytest.raises(DataError, match="upstream stage 'z_later'"):
+        discover_stages(project / "notebooks")
+
+
+def test_code_inputs_follow_imports_through_the_package(tmp_path):
+    project = _make_project(tmp_path / "p")
+    package = ROOT / "crowdnb"
+    b = {p.relative_to(package).as_posix() for p in code_files(project / "notebooks" / "b_middle.ipynb", package)}
+    d = {p.relative_to(package).as_posix() for p in code_files(project / "notebooks" / "d_side.ipynb", package)}
+    assert {"splits.py", "errors.py", "__init__.py", "workflow/stageio.py"} <= b
+    assert "clips.py" in d and "clips.py" not in b and "splits.py" not in d
+    assert not any(name.startswith("synth/") for name in b | d)
+
+
+def test_sweep_file_expands_points_and_grid(tmp_path):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("sweep: s\nbase: base.yaml\nstages: [c_end]\n"
+                     "points:\n  plain: {}\n  double: {b_middle.scale: 2.0}\ngrid:\n  seed: [0, 1]\n")
+    spec = load_sweep(sweep)
+    assert list(spec.points) == ["plain-seed0", "plain-seed1", "double-seed0", "double-seed1"]
+    assert spec.points["double-seed1"] == {"b_middle.scale": 2.0, "seed": 1}
+    sweep.write_text("sweep: ../out\nbase: base.yaml\nstages: [c_end]\n")
+    with pytest.raises(ParameterError, match="one folder name under runs/"):
+        load_sweep(sweep)
+
+
+# ---------------------------------------------------------------------------
+# What reruns (each executed job starts a kernel: a second or two)
+
+
+def test_second_run_and_default_values_execute_nothing(finished):
+    project, first = finished
+    assert first == sorted(PARAMETERS)
+    assert _values(project, "c_end") == [0.0, 1.0]
+    assert (project / "book" / "executed" / "c_end.ipynb").is_file()
+    record = json.loads((project / "runs" / "default" / "b_middle" / "_stage.json").read_text())
+    assert record["duration_s"] > 0 and record["parameters"]["scale"] == 1.0
+    assert _run(project) == []
+    assert _run(project, overrides=["scale=1.0", "n=2"]) == []  # the values they had
+
+
+def test_changed_parameter_reruns_that_stage_and_downstream_only(finished):
+    project, _ = finished
+    assert _run(project, overrides=["scale=2"]) == ["b_middle", "c_end"]
+    assert _values(project, "c_end") == [0.0, 2.0]
+    record = json.loads((project / "runs" / "default" / "b_middle" / "_stage.json").read_text())
+    assert record["set"] == ["scale"]
+    _write_notebook(project / "notebooks", "d_side", extra="# a comment\n")
+    assert _run(project, overrides=["scale=2"]) == ["d_side"]
+
+
+def test_editing_a_library_file_reruns_the_stages_that_import_it(finished):
+    project, _ = finished
+    source = ROOT / "crowdnb" / "splits.py"
+    original = source.read_bytes()
+    try:
+        source.write_bytes(original + b"\n# an edit\n")
+        assert _run(project) == ["b_middle", "c_end"]
+    finally:
+        source.write_bytes(original)
+    assert _run(project) == ["b_middle", "c_end"]  # the edit undone is a change again
+    os.utime(source)  # touched, not changed: its checksum is the one recorded
+    assert _run(project) == []
+
+
+def test_files_read_from_outside_the_run_are_inputs(finished, tmp_path):
+    project, _ = finished
+    data = tmp_path / "recordings"
+    data.mkdir()
+    (data / "manifest.csv").write_text("url,label\n")
+    assert _run(project, overrides=[f"data_path={data}"]) == ["d_side"]
+    (data / "two.wav").write_bytes(b"2")  # a new file in a folder source
+    assert _run(project, overrides=[f"data_path={data}"]) == ["d_side"]
+    assert _values(project, "d_side")[-1] == 2
+    (data / "manifest.csv").write_text("url,label\nhttp://127.0.0.1/x.wav,joy\n")  # edited in place
+    assert _run(project, overrides=[f"data_path={data}"]) == ["d_side"]
+    with pytest.raises(ParameterError, match="'data_path'.*does not exist"):
+        _run(project, overrides=[f"data_path={tmp_path / 'nowhere'}"])
+
+
+def test_deleting_an_output_reruns_its_stage(finished):
+    project, _ = finished
+    (project / "runs" / "default" / "b_middle" / "model.pt").unlink()
+    ran = _run(project)
+    assert "b_middle" in ran and "a_source" not in ran and "d_side" not in ran
+    assert (project / "runs" / "default" / "b_middle" / "model.pt").is_file()
+
+
+def test_dry_run_says_why_and_runs_nothing(finished, capfd):
+    project, _ = finished
+    run_study(project=project, overrides=["scale=3"], dry_run=True)
+    err = capfd.readouterr().err
+    assert "stage_b_middle" in err and "Params have changed" in err
+    assert _values(project, "c_end") == [0.0, 1.0]
+
+
+def test_only_runs_the_named_stages_and_needs_their_upstream(tmp_path):
+    project = _make_project(tmp_path / "p")
+    with pytest.raises(DataError):
+        _run(project, only=["b_middle"])
+    assert not (project / "runs" / "default" / "b_middle" / "summary.json").exists()
+    assert _run(project, only=["a"]) == ["a_source"]
+    assert _run(project, only=["b_middle", "c"]) == ["b_middle", "c_end"]
+    assert not (project / "book" / "executed" / "d_side.ipynb").exists()
+
+
+def test_failed_stage_keeps_its_traceback_and_resumes(finished):
+    project, _ = finished
+    run_dir = project / "runs" / "default"
+    with pytest.raises(DataError):
+        _run(project, overrides=["b_middle.stop=true", "scale=4"])
+    failed = run_dir / "notebooks" / "b_middle.failed.ipynb"
+    assert failed.is_file() and "stopped on purpose" in failed.read_text()
+    assert not (run_dir / "b_middle" / "summary.json").exists()
+    assert not (project / "book" / "executed" / "b_middle.ipynb").exists()
+    assert _run(project, overrides=["scale=4"]) == ["b_middle", "c_end"]
+    assert _values(project, "c_end") == [0.0, 4.0]
+    assert not failed.exists()
+
+
+# ---------------------------------------------------------------------------
+# Locks, interruptions, sweeps, executors
+
+
+def _start(project: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "crowdnb.cli", "run", "--quiet", *args],
+                            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def _wait_for(path: Path, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.2)
+
+
+def test_a_second_concurrent_run_is_refused(finished):
+    project, _ = finished
+    first = _start(project, "-p", "sleep_s=6", "-p", "scale=5")
+    try:
+        _wait_for(project / "runs" / "default" / "notebooks" / "b_middle.ipynb")
+        second = subprocess.run([sys.executable, "-m", "crowdnb.cli", "run", "--quiet"], cwd=project,
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 1
+        assert "being written by another `crowdnb run` (pid" in second.stderr
+        assert second.stderr.count("\n") <= 2  # one clear line, no traceback
+    finally:
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err[-2000:]
+    assert _values(project, "c_end") == [0.0, 5.0]
+
+
+def test_a_killed_run_leaves_no_stray_file_and_resumes(finished):
+    project, _ = finished
+    run_dir = project / "runs" / "default"
+    before = {p.relative_to(project) for p in project.rglob("*") if ".snakemake" not in p.parts}
+    process = _start(project, "-p", "sleep_s=30", "-p", "scale=6")
+    _wait_for(run_dir / "notebooks" / "b_middle.ipynb")
+    time.sleep(2.0)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert _run(project, overrides=["scale=6"]) == ["b_middle", "c_end"]
+    assert _values(project, "c_end") == [0.0, 6.0]
+    after = {p.relative_to(project) for p in project.rglob("*") if ".snakemake" not in p.parts}
+    assert after == before  # the same files, nothing half-written or temporary left over
+    assert not list(project.rglob("*.failed.ipynb"))
+
+
+def test_a_sweep_runs_its_points_in_parallel_and_gathers_them(finished):
+    project, _ = finished
+    sweep = project / "params" / "scales.yaml"
+    sweep.write_text("sweep: scales\nbase: base.yaml\nstages: [b_middle]\n"
+                     "points:\n  one: {b_middle.scale: 1.0}\n  three: {scale: 3.0}\n")
+    (project / "params" / "base.yaml").write_text("common:\n  seed: 1\n")
+    ran = run_study(project=project, sweep=sweep, jobs=2, quiet=True)["executed"]
+    assert sorted(ran) == sorted((f"scales/{p}", s) for p in ("one", "three")
+                                 for s in ("a_source", "b_middle"))
+    import pandas as pd
+
+    table = pd.read_csv(project / "runs" / "scales" / "results.csv")
+    assert table["point"].tolist() == ["one", "three"]
+    assert "b_middle.values" not in table.columns  # lists are left out, scalars kept
+    table = table.set_index("point")
+    assert table.loc["three", "scale"] == 3.0 and table.loc["one", "b_middle.scale"] == 1.0
+    assert _values(project, "b_middle", run="scales/three") == [0.0, 3.0]
+    assert not (project / "runs" / "scales" / "three" / "c_end").exists()
+    assert run_study(project=project, sweep=sweep, jobs=2, quiet=True)["executed"] == []
+
+
+def test_an_executor_plugin_gets_its_options_and_plans_the_jobs(finished, capfd):
+    project, _ = finished
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    _, settings = _executor_settings("slurm", ["--slurm-qos", "high", "--slurm-no-account"])
+    assert settings.qos == "high" and settings.no_account is True
+    with pytest.raises(ParameterError, match="unknown option.*--slurm-bogus"):
+        _executor_settings("slurm", ["--slurm-bogus", "1"])
+    with pytest.raises(ParameterError, match="no such Snakemake executor plugin"):
+        _executor_settings("no-such-cluster", [])
+    run_study(project=project, force=True, dry_run=True, executor="slurm", jobs=10,
+              executor_args=["--slurm-qos", "high"])
+    err = capfd.readouterr().err
+    assert "stage_b_middle" in err and "This was a dry-run" in err
+
+
+def test_ctrl_c_stops_with_one_line_and_no_traceback(finished):
+    project, _ = finished
+    process = _start(project, "-p", "sleep_s=30", "-p", "scale=7")
+    _wait_for(project / "runs" / "default" / "notebooks" / "b_middle.ipynb")
+    time.sleep(2.0)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "crowdnb run: interrupted; what finished is kept, rerun to resume" in err
+    assert "Traceback" not in err and "zmq" not in err.lower()
+    assert _run(project, overrides=["scale=7"]) == ["b_middle", "c_end"]
