@@ -145,7 +145,7 @@ def main(argv=None) -> None:
         end_to_end = {}
         for name in ("preprocess(), fresh", "preprocess(), cached"):
             t0 = time.perf_counter(), time.process_time()
-            blocks = preprocess(tmp / "collection", tmp / "out", progress=False)
+            blocks = preprocess(tmp / "collection", tmp / "out", progress=False).blocks
             end_to_end[name] = (time.perf_counter() - t0[0], time.process_time() - t0[1])
             assert len(blocks) == n_blocks
 

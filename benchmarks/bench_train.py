@@ -37,6 +37,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from crowdnb.config import TrainRecipe
 from crowdnb.model import build_model, compute_context, model_input, predict_proba, prepare_model
 from crowdnb.train import _param_groups, load_images, train_model
 
@@ -160,10 +161,11 @@ def main(argv: list[str] | None = None) -> None:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         metrics = train_model(
-                            blocks, test, image_root=folder, out_dir=folder / "run", weights="none", epochs=1,
-                            batch_size=args.batch_size, validate_every=None, device=str(device),
-                            precision=precision, progress=False, bootstrap_resamples=10,
-                        )
+                            blocks, test, image_root=folder, out_dir=folder / "run", weights="none",
+                            recipe=TrainRecipe(epochs=1, batch_size=args.batch_size, validate_every=None),
+                            device=str(device), precision=precision, progress=False,
+                            bootstrap_resamples=10,
+                        ).metrics
                     runs = {
                         "pipe_train": metrics["training"]["train_images_per_s"],
                         "bare_train": bare_training(x, y, batch_size=args.batch_size, device=device,

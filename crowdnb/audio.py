@@ -9,6 +9,10 @@ The paper's first phase (section II.A) in four steps, each a plain function:
    ``ts = 1 s``;
 4. :func:`normalize_loudness` brings each block to -23 LUFS (EBU R128).
 
+:func:`normalised_blocks` is the step "clip -> normalised blocks" as one
+generator, with the settings of a :class:`crowdnb.config.AudioConfig`: every
+caller (preprocessing, the predictor, the book's chapters) goes through it.
+
 Every function reports what it did in a small ``info`` dict (or a ``reason``)
 instead of silently changing the method: a band-pass that became a high-pass,
 a block that was too quiet to measure, a block that clips after its gain.
@@ -21,15 +25,20 @@ import math
 import os
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterator, Mapping, NamedTuple
 
 import numpy as np
 import scipy.signal
 
-from .errors import AudioError, ParameterError
+from .config import AudioConfig
+from .errors import AudioError, DataError, ParameterError
 
-__all__ = ["load_clip", "band_limit", "split_blocks", "normalize_loudness", "BlockSplit"]
+__all__ = ["load_clip", "band_limit", "split_blocks", "normalize_loudness", "BlockSplit",
+           "Block", "normalised_blocks", "blocks_with_gains", "apply_gain"]
+
+_AUDIO = AudioConfig()
 
 # Above this fraction of the Nyquist frequency a low-pass corner is too close to
 # Nyquist for a stable, meaningful Butterworth design: the band-pass becomes a
@@ -114,7 +123,7 @@ def _read_ffmpeg(path: Path, exe: str) -> tuple[np.ndarray, int]:
     return data, int(file_sr)
 
 
-def load_clip(path: str | os.PathLike, *, sr: int = 44100) -> tuple[np.ndarray, int]:
+def load_clip(path: str | os.PathLike, *, sr: int = _AUDIO.sr) -> tuple[np.ndarray, int]:
     """Read an audio clip as mono float32 samples at ``sr``.
 
     wav, flac, ogg and mp3 are read by libsndfile (``soundfile``); other
@@ -214,9 +223,9 @@ def band_limit(
     y: np.ndarray,
     sr: int,
     *,
-    low_hz: float = 20.0,
-    high_hz: float = 20000.0,
-    order: int = 4,
+    low_hz: float = _AUDIO.low_hz,
+    high_hz: float = _AUDIO.high_hz,
+    order: int = _AUDIO.order,
 ) -> tuple[np.ndarray, dict]:
     """Cut a signal to the band ``[low_hz, high_hz]`` with a zero-phase filter.
 
@@ -306,8 +315,8 @@ class BlockSplit(NamedTuple):
     reason: str | None
 
 
-def split_blocks(y: np.ndarray, sr: int, *, block_s: float = 2.0,
-                 hop_s: float = 1.0) -> BlockSplit:
+def split_blocks(y: np.ndarray, sr: int, *, block_s: float = _AUDIO.block_s,
+                 hop_s: float = _AUDIO.hop_s) -> BlockSplit:
     """Slice a clip into overlapping blocks of ``block_s`` every ``hop_s`` seconds.
 
     The paper's sliding window: ``tb = 2 s`` blocks with a ``ts = 1 s`` slide.
@@ -372,13 +381,13 @@ def _measure(block: np.ndarray, sr: int) -> tuple[float, np.ndarray]:
     return lufs, np.asarray(meter.blockwise_loudness, dtype=np.float64)
 
 
-def _apply_gain(block: np.ndarray, gain_db: float) -> np.ndarray:
-    # One definition, so that a gain read back from a cache gives the same samples.
+def apply_gain(block: np.ndarray, gain_db: float) -> np.ndarray:
+    """``block`` times ``10 ** (gain_db / 20)``, as float32: the loudness step's gain."""
     return (np.asarray(block, dtype=np.float64) * 10.0 ** (gain_db / 20.0)).astype(np.float32)
 
 
 def normalize_loudness(
-    block: np.ndarray, sr: int, *, target_lufs: float = -23.0
+    block: np.ndarray, sr: int, *, target_lufs: float = _AUDIO.target_lufs
 ) -> tuple[np.ndarray | None, dict]:
     """Bring a block to an integrated loudness of ``target_lufs`` (EBU R128).
 
@@ -449,9 +458,107 @@ def normalize_loudness(
             break
         gain_db += float(target_lufs) - measured
 
-    out = _apply_gain(x, gain_db)
+    out = apply_gain(x, gain_db)
     peak = float(np.max(np.abs(out)))
     info["gain_db"] = gain_db
     info["peak_dbfs"] = 20.0 * math.log10(peak) if peak > 0 else float("-inf")
     info["clipped"] = bool(peak > 1.0)
     return out, info
+
+
+# ---------------------------------------------------------------------------
+# Clip -> normalised blocks
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block of a clip after the loudness step.
+
+    Attributes
+    ----------
+    index : int
+        Its position in the clip (0, 1, ...).
+    start_s, end_s : float
+        Its time span in the clip, s.
+    samples : np.ndarray [shape=(n,), dtype=float32] or None
+        The normalised samples; None when the block was dropped.
+    loudness_lufs, gain_db, peak_dbfs : float
+        Loudness before the gain (LUFS), the gain (dB), the sample peak after
+        it (dBFS); NaN where they could not be measured.
+    clipped : bool
+        The peak exceeds 0 dBFS after the gain (kept unclipped, as floats).
+    reason : str
+        Why the block was dropped ("" when kept).
+    """
+
+    index: int
+    start_s: float
+    end_s: float
+    samples: np.ndarray | None
+    loudness_lufs: float
+    gain_db: float
+    peak_dbfs: float
+    clipped: bool
+    reason: str
+
+    @property
+    def kept(self) -> bool:
+        return self.samples is not None
+
+
+def normalised_blocks(y: np.ndarray, sr: int, *, config: AudioConfig = _AUDIO) -> Iterator[Block]:
+    """A loaded clip's blocks: band-limited, cut, each brought to the target loudness.
+
+    :func:`band_limit` on the whole clip, :func:`split_blocks`, then
+    :func:`normalize_loudness` block by block, with ``config``'s settings.
+    A clip shorter than one block yields nothing.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        The clip, mono, at ``sr`` (as :func:`load_clip` returns it at ``config.sr``).
+    sr : int > 0
+        Its sample rate, Hz.
+    config : AudioConfig
+        Band limit, block length and hop, target loudness.
+
+    Yields
+    ------
+    Block
+        In time order, kept and dropped alike.
+    """
+    split = _filtered_split(y, sr, config)
+    length = split.blocks.shape[1] / sr
+    for index, (block, start) in enumerate(zip(split.blocks, split.starts_s)):
+        samples, info = normalize_loudness(block, sr, target_lufs=config.target_lufs)
+        yield Block(index=index, start_s=float(start), end_s=float(start) + length,
+                    samples=samples, loudness_lufs=float(info["loudness_lufs"]),
+                    gain_db=float(info["gain_db"]), peak_dbfs=float(info["peak_dbfs"]),
+                    clipped=bool(info["clipped"]), reason=str(info["reason"]))
+
+
+def _filtered_split(y: np.ndarray, sr: int, config: AudioConfig) -> BlockSplit:
+    filtered, _ = band_limit(y, sr, low_hz=config.low_hz, high_hz=config.high_hz,
+                             order=config.order)
+    return split_blocks(filtered, sr, block_s=config.block_s, hop_s=config.hop_s)
+
+
+def blocks_with_gains(y: np.ndarray, sr: int, gains: Mapping[int, float], *,
+                      config: AudioConfig = _AUDIO) -> list[np.ndarray]:
+    """The normalised blocks of a clip from gains measured before, without measuring again.
+
+    The same samples as the kept blocks of :func:`normalised_blocks` (the same
+    band limit and cut, the same :func:`apply_gain`), for a clip whose
+    loudness record is known: each block ``index`` gets its ``gains[index]``.
+
+    Raises
+    ------
+    DataError
+        When an index is not a block of the clip (the record is not this clip's).
+    """
+    split = _filtered_split(y, sr, config)
+    missing = sorted(i for i in gains if not 0 <= i < len(split.blocks))
+    if missing:
+        raise DataError(f"blocks {missing} of the loudness record are not in the clip "
+                        f"({len(split.blocks)} blocks): the record belongs to other audio")
+    return [apply_gain(split.blocks[i], gain_db) for i, gain_db in gains.items()]

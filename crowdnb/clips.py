@@ -47,6 +47,7 @@ __all__ = [
     "write_clips",
     "read_clips",
     "write_card",
+    "markdown_table",
 ]
 
 CLIP_COLUMNS = [
@@ -169,7 +170,8 @@ def read_clips(path: str | os.PathLike) -> pd.DataFrame:
     return table
 
 
-def _markdown_table(frame: pd.DataFrame) -> str:
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A table as Markdown (pipes), one row per line; cells as ``str()`` gives them."""
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
     rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
@@ -216,16 +218,16 @@ def write_card(
         f"{len(table)} clips, {table['event_id'].nunique()} events, "
         f"{table['duration_s'].sum():.1f} s of audio.",
         "",
-        "## Per class", "", _markdown_table(per_class), "",
-        "## Per event", "", _markdown_table(per_event), "",
-        "## Sources and licences", "", _markdown_table(licences), "",
+        "## Per class", "", markdown_table(per_class), "",
+        "## Per event", "", markdown_table(per_event), "",
+        "## Sources and licences", "", markdown_table(licences), "",
     ]
     if failures is not None and len(failures):
         lines += ["## What could not be collected", "",
-                  _markdown_table(failures[["item", "reason"]]), ""]
+                  markdown_table(failures[["item", "reason"]]), ""]
     else:
         lines += ["## What could not be collected", "", "Nothing failed.", ""]
-    lines += ["## Files (SHA-256, first 16 hex digits)", "", _markdown_table(files), ""]
+    lines += ["## Files (SHA-256, first 16 hex digits)", "", markdown_table(files), ""]
     with atomic_write(folder / CARD_FILE, encoding="utf-8") as fh:
         fh.write("\n".join(lines))
     return folder / CARD_FILE

@@ -379,7 +379,8 @@ def predict_proba(
     Parameters
     ----------
     model : torch.nn.Module
-        The network (already on ``device``); it is left in evaluation mode.
+        The network (already on ``device``); evaluated without dropout, and
+        left in the mode it was in.
     images : torch.Tensor [shape=(n, 3, height, width), dtype=uint8]
         Spectrogram images, on any device.
     normalization : dict, optional
@@ -400,12 +401,16 @@ def predict_proba(
     """
     dev = resolve_device(device)
     context = compute_context(precision, dev)
+    was_training = model.training
     model.eval()
     chunks = []
-    for start in range(0, len(images), int(batch_size)):
-        batch = images[start:start + int(batch_size)].to(dev, non_blocking=True)
-        with context:
-            chunks.append(model(model_input(batch, normalization, precision)).float().cpu())
+    try:
+        for start in range(0, len(images), int(batch_size)):
+            batch = images[start:start + int(batch_size)].to(dev, non_blocking=True)
+            with context:
+                chunks.append(model(model_input(batch, normalization, precision)).float().cpu())
+    finally:
+        model.train(was_training)  # the mode it was found in
     n_classes = model.classifier[6].out_features
     logits = torch.cat(chunks) if chunks else torch.empty((0, n_classes))
     return torch.softmax(logits.double(), dim=1).numpy(), logits.double().numpy()

@@ -1,9 +1,14 @@
-"""Figures of a training run: learning curves, confusion matrix, per-class scores.
+"""Every figure of the book: data, spectrograms, training runs, results.
 
-Each helper reads what :func:`crowdnb.train.train_model` wrote (the history
-table, the metrics dict, or their files), draws on ``ax`` when given (a figure
-is created only when it is None), and returns what it drew. None calls
-``plt.show()``.
+Each helper draws on ``ax`` (or ``fig``) when given, creates a figure only
+when it is None, and returns what it drew, so a notebook can restyle it and a
+test can check it. None calls ``plt.show()``.
+
+Data: :func:`plot_durations`, :func:`plot_loudness`, :func:`plot_counts`.
+Spectrograms: :func:`plot_waveform`, :func:`plot_spectrogram`, :func:`plot_gallery`.
+Training: :func:`plot_learning_curves`, :func:`plot_confusion`,
+:func:`plot_per_class`, and :func:`plot_training` (the three together).
+Results: :func:`plot_accuracies`, :func:`plot_accuracy_by_position`.
 """
 
 from __future__ import annotations
@@ -15,10 +20,303 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .config import PreprocessConfig
 from .errors import DataError, ParameterError
 from .files import read_json, read_table
+from .spectrogram import colormap_palette, hop_length, hz_to_mel
 
-__all__ = ["plot_learning_curves", "plot_confusion", "plot_per_class"]
+__all__ = [
+    "plot_durations",
+    "plot_loudness",
+    "plot_counts",
+    "plot_waveform",
+    "plot_spectrogram",
+    "plot_gallery",
+    "plot_learning_curves",
+    "plot_confusion",
+    "plot_per_class",
+    "plot_training",
+    "plot_accuracies",
+    "plot_accuracy_by_position",
+]
+
+
+def _axes(ax):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.subplots()[1]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+# ---------------------------------------------------------------------------
+# Data
+
+
+def plot_durations(clips: pd.DataFrame, *, ax=None):
+    """Seconds of audio per class, each bar split into its events.
+
+    Parameters
+    ----------
+    clips : pd.DataFrame
+        A clips table (``label``, ``event_id``, ``duration_s`` in s).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    list of matplotlib.container.BarContainer
+        One container per event segment drawn.
+    """
+    ax = _axes(ax)
+    table = clips.groupby(["label", "event_id"], sort=True)["duration_s"].sum().reset_index()
+    labels = sorted(table["label"].unique())
+    left = dict.fromkeys(labels, 0.0)
+    bars = []
+    for _, row in table.iterrows():
+        bars.append(ax.barh(row["label"], row["duration_s"], left=left[row["label"]],
+                            edgecolor="white", linewidth=0.8))
+        left[row["label"]] += row["duration_s"]
+    for label in labels:
+        n_clips = int((clips["label"] == label).sum())
+        n_events = int(clips.loc[clips["label"] == label, "event_id"].nunique())
+        ax.text(left[label], label, f" {left[label]:.0f} s, {_count(n_clips, 'clip')}, "
+                f"{_count(n_events, 'event')}", va="center", fontsize="small")
+    ax.set_xlabel("duration (s); one segment per event")
+    ax.set_xlim(0, max(left.values()) * 1.45 if left else 1)
+    return bars
+
+
+def plot_loudness(blocks: pd.DataFrame, *, target_lufs: float = PreprocessConfig().audio.target_lufs,
+                  ax=None, bins: int = 30):
+    """Block loudness before and after normalisation, per class.
+
+    Before: each block's integrated loudness (BS.1770) as cut from its clip.
+    After: that loudness plus the gain applied (a gain in dB moves the
+    loudness by the same number of LU), for the blocks that were kept.
+
+    Parameters
+    ----------
+    blocks : pd.DataFrame
+        The block table (``label``, ``loudness_lufs``, ``gain_db``, ``kept``).
+    target_lufs : float
+        The target, drawn as a vertical line (LUFS).
+    ax : matplotlib Axes, optional
+    bins : int > 0
+
+    Returns
+    -------
+    dict
+        ``before`` (label -> the histogram patches), ``after`` (the patches of
+        the normalised loudness), ``target`` (the line).
+    """
+    ax = _axes(ax)
+    finite = blocks[np.isfinite(blocks["loudness_lufs"].astype(float))]
+    kept = finite[finite["kept"].astype(bool)]
+    after = kept["loudness_lufs"].astype(float) + kept["gain_db"].astype(float)
+    low = min(finite["loudness_lufs"].min(), target_lufs) - 2 if len(finite) else target_lufs - 10
+    high = max(finite["loudness_lufs"].max(), target_lufs) + 2 if len(finite) else target_lufs + 10
+    edges = np.linspace(low, high, bins + 1)
+    before = {}
+    for label, group in finite.groupby("label", sort=True):
+        _, _, patches = ax.hist(group["loudness_lufs"].astype(float), bins=edges, histtype="step",
+                                linewidth=1.4, label=f"{label}, before")
+        before[label] = patches
+    _, _, after_patches = ax.hist(after, bins=edges, color="0.3", alpha=0.35,
+                                  label="all kept blocks, after")
+    target = ax.axvline(target_lufs, color="k", linestyle="--", linewidth=1,
+                        label=f"target {target_lufs:g} LUFS")
+    ax.set_xlabel("block loudness (LUFS)")
+    ax.set_ylabel("blocks")
+    ax.legend(fontsize="small")
+    return {"before": before, "after": after_patches, "target": target}
+
+
+def plot_counts(report: pd.DataFrame, *, ax=None):
+    """Blocks per class before and after balancing, as grouped bars.
+
+    Parameters
+    ----------
+    report : pd.DataFrame
+        :func:`crowdnb.dataset.balance`'s report (``label``, ``before``, ``after``).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    dict
+        ``before`` and ``after``: the bar containers.
+    """
+    ax = _axes(ax)
+    x = np.arange(len(report))
+    before = ax.bar(x - 0.2, report["before"], 0.4, label="before balancing", color="0.7")
+    after = ax.bar(x + 0.2, report["after"], 0.4, label="after balancing", color="tab:blue")
+    ax.bar_label(before, fontsize="small")
+    ax.bar_label(after, fontsize="small")
+    ax.set_xticks(x, report["label"])
+    ax.set_ylabel("spectrogram images (blocks)")
+    ax.legend(fontsize="small")
+    return {"before": before, "after": after}
+
+
+# ---------------------------------------------------------------------------
+# Spectrograms
+
+
+def plot_waveform(block: np.ndarray, sr: int, *, ax=None, start_s: float = 0.0, **line_kwargs):
+    """Plot a block's samples against time.
+
+    Parameters
+    ----------
+    block : np.ndarray [shape=(n,)]
+    sr : int > 0
+        Sample rate in Hz.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure is made when None.
+    start_s : float
+        Time of the first sample, in seconds (e.g. the block's start in its clip).
+
+    Returns
+    -------
+    line : matplotlib.lines.Line2D
+    """
+    ax = _axes(ax)
+    y = np.asarray(block)
+    t = start_s + np.arange(y.size) / sr
+    line_kwargs.setdefault("linewidth", 0.5)
+    (line,) = ax.plot(t, y, **line_kwargs)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("amplitude (full scale)")
+    ax.set_xlim(t[0] if t.size else start_s, t[-1] if t.size else start_s + 1)
+    return line
+
+
+def _hz_label(f: float) -> str:
+    return f"{f / 1000:g}k" if f >= 1000 else f"{f:g}"
+
+
+def plot_spectrogram(
+    S_db: np.ndarray,
+    sr: int,
+    *,
+    ax=None,
+    config: PreprocessConfig = PreprocessConfig(),
+    start_s: float = 0.0,
+    colorbar: bool = True,
+):
+    """Show a mel PSD spectrogram with time in seconds and frequency in Hz.
+
+    Bands are equally spaced on the mel axis; the frequency ticks are labelled
+    in Hz at their mel positions. The colours are the same quantised palette
+    as the spectrogram images, on the same ``db_range``.
+
+    Parameters
+    ----------
+    S_db : np.ndarray [shape=(n_mels, n_frames)]
+        From :func:`crowdnb.spectrogram.mel_psd_db` with ``config.spectrogram``.
+    sr : int > 0
+        Sample rate in Hz.
+    ax : matplotlib Axes, optional
+    config : PreprocessConfig
+        The settings that made ``S_db`` (frame increment, window, band range)
+        and those of the images (dB range, colours).
+    start_s : float
+        Time of the block's first sample in its clip, s.
+    colorbar : bool
+        Add a colour bar labelled in dB re 1/Hz.
+
+    Returns
+    -------
+    image : matplotlib.image.AxesImage
+        Its ``colorbar`` attribute holds the colour bar (or None).
+    """
+    from matplotlib.colors import ListedColormap
+
+    ax = _axes(ax)
+    S = np.asarray(S_db)
+    n_mels, n_frames = S.shape
+    mel, image = config.spectrogram, config.image
+    hop, win_length, fmin = hop_length(sr, mel.frame_hop_s), mel.win_length, mel.fmin
+    fmax = min(mel.fmax, sr / 2.0)
+    mels = np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2)
+    step = mels[1] - mels[0]
+    centres_s = start_s + (win_length / 2 + np.arange(n_frames) * hop) / sr
+    half = hop / sr / 2
+    low, high = image.db_range
+    cmap = ListedColormap(colormap_palette(image.colormap, image.n_colors),
+                          name=f"{image.colormap}{image.n_colors}")
+    image = ax.imshow(
+        S, origin="lower", aspect="auto", cmap=cmap, vmin=low, vmax=high,
+        interpolation="nearest",
+        extent=(centres_s[0] - half, centres_s[-1] + half, mels[1] - step / 2,
+                mels[-2] + step / 2),
+    )
+    # Low frequencies are crowded on a mel axis: label only from 100 Hz up.
+    ticks = [f for f in (100, 500, 1000, 2000, 5000, 10000, 20000) if fmin <= f <= fmax]
+    ax.set_yticks(hz_to_mel(ticks))
+    ax.set_yticklabels([_hz_label(f) for f in ticks])
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("frequency (Hz, mel scale)")
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label="PSD (dB re 1/Hz, full scale)")
+    return image
+
+
+def plot_gallery(images: Sequence, labels: Sequence[str], *, n_per_class: int = 4, fig=None):
+    """A grid of spectrogram images: one row per class, the first few of each.
+
+    Parameters
+    ----------
+    images : sequence of np.ndarray [shape=(rows, columns, 3)] or PNG paths
+    labels : sequence of str
+        The class of each image.
+    n_per_class : int > 0
+        Columns: images shown per class (in the order given).
+    fig : matplotlib Figure, optional
+        Where to draw; a new figure is made when None.
+
+    Returns
+    -------
+    axes : np.ndarray [shape=(n_classes, n_per_class)] of matplotlib Axes
+        Rows in sorted class order; cells without an image are left blank.
+    """
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, int) or n_per_class < 1:
+        raise ParameterError(f"n_per_class must be a positive integer, got {n_per_class!r}")
+    if len(images) != len(labels):
+        raise ParameterError(f"{len(images)} images but {len(labels)} labels")
+    classes = sorted(set(labels))
+    if not classes:
+        raise ParameterError("plot_gallery needs at least one image")
+    if fig is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(1.6 * n_per_class + 1.0, 1.6 * len(classes)))
+    axes = np.asarray(fig.subplots(len(classes), n_per_class, squeeze=False))
+    for row, label in enumerate(classes):
+        chosen = [img for img, lab in zip(images, labels) if lab == label][:n_per_class]
+        for col in range(n_per_class):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col < len(chosen):
+                img = chosen[col]
+                if isinstance(img, (str, os.PathLike)):
+                    from PIL import Image
+
+                    with Image.open(img) as opened:
+                        img = np.asarray(opened.convert("RGB"))
+                ax.imshow(img)
+            else:
+                ax.set_axis_off()
+            if col == 0:
+                ax.set_ylabel(label)
+    return axes
+
+
+# ---------------------------------------------------------------------------
+# Training runs
 
 
 def _history(history: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
@@ -38,7 +336,7 @@ def _metrics(metrics: Mapping[str, Any] | str | os.PathLike) -> Mapping[str, Any
     return metrics
 
 
-def _new_axes(n: int = 1):
+def _column_of_axes(n: int = 1):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(n, 1, figsize=(6.4, 2.6 * n + 0.6), sharex=True, squeeze=False)
@@ -81,7 +379,7 @@ def plot_learning_curves(
     table = _history(history)
     wanted = ["accuracy", "loss"] if metric == "both" else [metric]
     if ax is None:
-        axes = _new_axes(len(wanted))
+        axes = _column_of_axes(len(wanted))
     else:
         axes = list(ax) if isinstance(ax, (Sequence, np.ndarray)) else [ax]
         if len(axes) != len(wanted):
@@ -135,7 +433,7 @@ def plot_confusion(
     rows = counts.sum(axis=1, keepdims=True)
     fractions = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
     if ax is None:
-        ax = _new_axes(1)[0]
+        ax = _axes(None)
     values = fractions if normalize else counts
     image = ax.imshow(values, cmap=cmap, vmin=0, vmax=1 if normalize else max(counts.max(), 1))
     for i in range(len(labels)):
@@ -169,7 +467,7 @@ def plot_per_class(metrics: Mapping[str, Any] | str | os.PathLike, *, ax=None) -
     per_class = _metrics(metrics)["per_class"]
     classes = list(per_class)
     if ax is None:
-        ax = _new_axes(1)[0]
+        ax = _axes(None)
     x = np.arange(len(classes))
     width = 0.26
     bars = {}
@@ -182,3 +480,104 @@ def plot_per_class(metrics: Mapping[str, Any] | str | os.PathLike, *, ax=None) -
     ax.set_ylabel("score")
     ax.legend(loc="lower right", fontsize="small")
     return bars
+
+
+def plot_training(metrics: Mapping[str, Any] | str | os.PathLike,
+                  history: pd.DataFrame | str | os.PathLike, *, fig=None):
+    """One training's figure: learning curves, confusion matrix, per-class scores.
+
+    Parameters
+    ----------
+    metrics : mapping or path-like
+        A training's metrics (``TrainResult.metrics`` or its ``metrics.json``).
+    history : pd.DataFrame or path-like
+        Its history (``TrainResult.history`` or ``history.csv``).
+    fig : matplotlib Figure, optional
+
+    Returns
+    -------
+    dict
+        The Axes: ``accuracy``, ``loss``, ``confusion``, ``per_class``.
+    """
+    if fig is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(10, 6.2), layout="constrained")
+    grid = fig.add_gridspec(2, 2)
+    axes = {"accuracy": fig.add_subplot(grid[0, 0]), "confusion": fig.add_subplot(grid[0, 1])}
+    axes["loss"] = fig.add_subplot(grid[1, 0], sharex=axes["accuracy"])
+    axes["per_class"] = fig.add_subplot(grid[1, 1])
+    metrics = _metrics(metrics)
+    per_epoch = (metrics.get("training") or {}).get("iterations_per_epoch")
+    plot_learning_curves(history, ax=[axes["accuracy"], axes["loss"]],
+                         iterations_per_epoch=per_epoch)
+    plot_confusion(metrics, ax=axes["confusion"])
+    plot_per_class(metrics, ax=axes["per_class"])
+    return axes
+
+
+# ---------------------------------------------------------------------------
+# Results
+
+
+def plot_accuracies(table: pd.DataFrame, *, ax=None):
+    """This run's accuracies with their intervals beside the paper's numbers.
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        One row per experiment: ``experiment``, ``accuracy``, ``low``, ``high``
+        and ``paper`` (NaN where the paper gives no number).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    dict
+        ``run`` (the error bars) and ``paper`` (the paper's markers, or None).
+    """
+    ax = _axes(ax)
+    y = np.arange(len(table))[::-1]
+    acc = table["accuracy"].to_numpy(float)
+    err = np.vstack([acc - table["low"].to_numpy(float), table["high"].to_numpy(float) - acc])
+    run = ax.errorbar(acc, y, xerr=np.clip(err, 0, None), fmt="o", color="tab:blue", capsize=4,
+                      label="this run (95 % interval)")
+    paper = None
+    has_paper = table["paper"].notna().to_numpy()
+    if has_paper.any():
+        paper = ax.plot(table["paper"].to_numpy(float)[has_paper], y[has_paper], "D",
+                        color="tab:red", label="paper")[0]
+    ax.set_yticks(y, table["experiment"])
+    ax.set_ylim(-0.6, len(table) - 0.4)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_xlabel("test accuracy")
+    ax.grid(axis="x", color="0.9")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return {"run": run, "paper": paper}
+
+
+def plot_accuracy_by_position(tables: Mapping[str, pd.DataFrame], *, ax=None):
+    """Accuracy against the part of the action, one line per protocol.
+
+    Parameters
+    ----------
+    tables : mapping of str to pd.DataFrame
+        Protocol name -> :func:`accuracy_by_position`'s table.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    dict[str, matplotlib.lines.Line2D]
+    """
+    ax = _axes(ax)
+    lines = {}
+    for name, table in tables.items():
+        x = np.arange(len(table))
+        counts = ", ".join(str(n) for n in table["n_blocks"])
+        lines[name], = ax.plot(x, table["accuracy"], "o-", label=f"{name} (test blocks: {counts})")
+        ax.set_xticks(x, list(table["part"]))
+    ax.axhline(0.5, color="0.6", linestyle=":", linewidth=1, label="chance (two classes)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("part of the action the test block comes from")
+    ax.set_ylabel("test accuracy")
+    ax.legend(fontsize="small")
+    return lines

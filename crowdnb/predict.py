@@ -1,10 +1,9 @@
 """Classify any audio file with a trained checkpoint, block by block.
 
 The file goes through the same preprocessing as the training data, with the
-parameters stored in the checkpoint: :func:`crowdnb.audio.load_clip`,
-:func:`~crowdnb.audio.band_limit` on the whole clip,
-:func:`~crowdnb.audio.split_blocks`, :func:`~crowdnb.audio.normalize_loudness`
-per block, and :func:`crowdnb.spectrogram.spectrogram_image`. Each 2 s block
+settings stored in the checkpoint (a :class:`crowdnb.config.PreprocessConfig`):
+:func:`crowdnb.audio.load_clip`, :func:`~crowdnb.audio.normalised_blocks` and
+:func:`crowdnb.spectrogram.spectrogram_image`. Each 2 s block
 gets class probabilities; the clip gets one label, by default the class with
 the highest probability averaged over its blocks (``aggregate="mean"``), or
 the majority vote of its blocks (``aggregate="vote"``).
@@ -29,10 +28,12 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .config import PreprocessConfig
 from .errors import AudioError, CrowdnbError, DataError, ParameterError
+from .evaluation import clip_vote
 from .model import load_checkpoint, predict_proba, resolve_device
 
-__all__ = ["predict_file", "resolve_preprocessing", "register_cli", "AGGREGATES"]
+__all__ = ["predict_file", "checkpoint_preprocessing", "register_cli", "AGGREGATES"]
 
 #: Ways to turn block probabilities into one clip label.
 AGGREGATES = {
@@ -40,90 +41,37 @@ AGGREGATES = {
     "vote": "majority vote of the kept blocks' labels (a tie goes to the higher mean probability)",
 }
 
-_AUDIO_DEFAULTS: dict[str, Any] = {
-    "sr": 44100, "block_s": 2.0, "hop_s": 1.0, "low_hz": 20.0, "high_hz": 20000.0, "order": 4,
-    "target_lufs": -23.0,
-}
-# Keys of a params.json (crowdnb.dataset) that are records, not parameters.
-_RECORD_KEYS = {"run_hash", "versions"}
-
-
-def resolve_preprocessing(preprocessing: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """The full preprocessing parameters, with defaults filled in.
-
-    Parameters
-    ----------
-    preprocessing : dict or None
-        Either the layout of ``crowdnb.dataset``'s ``params.json``
-        (``{"audio": {...}, "mel": {...}, "image": {...}}``), or the keyword
-        arguments of :func:`crowdnb.dataset.preprocess` in one flat dict
-        (``sr``, ``block_s``, ``hop_s``, ``low_hz``, ``high_hz``,
-        ``target_lufs`` and its spectrogram keywords, where ``frame_hop_s`` is
-        the frame increment). None gives the defaults (the paper's values).
-
-    Returns
-    -------
-    dict
-        ``audio`` (load, band-limit, block and loudness parameters), ``mel``
-        (:func:`crowdnb.spectrogram.mel_psd_db` keywords) and ``image``
-        (:func:`crowdnb.spectrogram.render_image` keywords, with ``out_size``).
+def checkpoint_preprocessing(meta: Mapping[str, Any], *, where: str = "checkpoint") -> PreprocessConfig:
+    """The preprocessing settings a checkpoint was trained with.
 
     Raises
     ------
     DataError
-        For a key no stage knows.
+        When the checkpoint's settings are not those of a
+        :class:`~crowdnb.config.PreprocessConfig`.
     """
-    from .dataset import SPECTROGRAM_PARAMETERS
-    from .spectrogram import IMAGE_DEFAULTS, MEL_DEFAULTS
-
-    audio = dict(_AUDIO_DEFAULTS)
-    mel = dict(MEL_DEFAULTS)
-    image = {**IMAGE_DEFAULTS, "out_size": (227, 227)}
-    given = dict(preprocessing or {})
-    if isinstance(given.get("audio"), Mapping):
-        parts = {"audio": (audio, given.get("audio", {})), "mel": (mel, given.get("mel", {})),
-                 "image": (image, given.get("image", {}))}
-        unknown = sorted(set(given) - set(parts) - _RECORD_KEYS)
-        for name, (target, values) in parts.items():
-            unknown += [f"{name}.{k}" for k in values if k not in target]
-            target.update({k: v for k, v in values.items() if k in target})
-    else:
-        unknown = []
-        for key, value in given.items():
-            if key in audio:
-                audio[key] = value
-            elif key in SPECTROGRAM_PARAMETERS:
-                name = SPECTROGRAM_PARAMETERS[key]
-                (mel if name in mel else image)[name] = value
-            elif key not in _RECORD_KEYS:
-                unknown.append(key)
-    if unknown:
-        raise DataError(f"preprocessing parameters not understood: {', '.join(unknown)}")
-    image = {k: tuple(v) if isinstance(v, list) else v for k, v in image.items()}
-    return {"audio": audio, "mel": mel, "image": image}
+    stored = meta.get("preprocessing")
+    if not stored:
+        warnings.warn(f"{where}: stores no preprocessing settings; using the paper's",
+                      UserWarning, stacklevel=2)
+        return PreprocessConfig()
+    try:
+        return PreprocessConfig.from_dict(stored)
+    except (ParameterError, TypeError) as exc:
+        raise DataError(f"{where}: its preprocessing settings are not those of this crowdnb "
+                        f"({exc}); a checkpoint from an older version must be trained again"
+                        ) from None
 
 
-def _blocks_of(path: str | os.PathLike, params: dict[str, dict[str, Any]]):
-    """Yield (start_s, end_s, image or None, info) for each block of the file."""
-    from .audio import band_limit, load_clip, normalize_loudness, split_blocks
+def _block_images(path: str | os.PathLike, config: PreprocessConfig):
+    """(blocks, images of the kept ones) of an audio file, the way training made them."""
+    from .audio import load_clip, normalised_blocks
     from .spectrogram import spectrogram_image
 
-    audio = params["audio"]
-    y, sr = load_clip(path, sr=int(audio["sr"]))
-    y, _ = band_limit(y, sr, low_hz=audio["low_hz"], high_hz=audio["high_hz"], order=int(audio["order"]))
-    split = split_blocks(y, sr, block_s=audio["block_s"], hop_s=audio["hop_s"])
-    if split.reason is not None:
-        return split.reason, []
-    rows = []
-    image_kwargs = {k: v for k, v in params["image"].items() if k != "out_size"}
-    for block, start in zip(split.blocks, split.starts_s):
-        out, info = normalize_loudness(np.array(block), sr, target_lufs=audio["target_lufs"])
-        image = None
-        if out is not None:
-            image = spectrogram_image(out, sr, out_size=params["image"]["out_size"], **params["mel"],
-                                      **image_kwargs)
-        rows.append((float(start), float(start) + len(block) / sr, image, info))
-    return None, rows
+    y, sr = load_clip(path, sr=config.audio.sr)
+    blocks = list(normalised_blocks(y, sr, config=config.audio))
+    images = [spectrogram_image(b.samples, sr, config=config) for b in blocks if b.kept]
+    return blocks, images
 
 
 def _clip_label(table: pd.DataFrame, classes: list[str], aggregate: str) -> str | None:
@@ -133,9 +81,7 @@ def _clip_label(table: pd.DataFrame, classes: list[str], aggregate: str) -> str 
     mean_prob = kept[[f"prob_{c}" for c in classes]].to_numpy(float).mean(axis=0)
     if aggregate == "mean":
         return classes[int(np.argmax(mean_prob))]
-    votes = kept["label"].value_counts()
-    tied = [c for c in classes if votes.get(c, 0) == votes.max()]
-    return max(tied, key=lambda c: mean_prob[classes.index(c)])
+    return clip_vote(kept["label"], mean_prob, classes)
 
 
 def predict_file(
@@ -191,32 +137,28 @@ def predict_file(
         model.to(dev)
     else:
         model, meta = load_checkpoint(checkpoint, device=dev)
-    if not meta.get("preprocessing"):
-        warnings.warn(
-            "the checkpoint stores no preprocessing parameters; using the defaults (the paper's values)",
-            UserWarning, stacklevel=2,
-        )
-    params = resolve_preprocessing(meta.get("preprocessing"))
+    config = checkpoint_preprocessing(meta, where=str(checkpoint if not isinstance(checkpoint, tuple)
+                                                      else "checkpoint"))
     classes = list(meta["classes"])
-
-
-    reason, rows = _blocks_of(path, params)
-    if reason is not None:
-        raise AudioError(f"{path}: no block to classify ({reason})")
-    kept = [i for i, row in enumerate(rows) if row[2] is not None]
-    probs = np.full((len(rows), len(classes)), np.nan)
+    blocks, images = _block_images(path, config)
+    if not blocks:
+        raise AudioError(f"{path}: no block to classify (it is shorter than one "
+                         f"{config.audio.block_s:g} s block)")
+    kept = [i for i, b in enumerate(blocks) if b.kept]
+    probs = np.full((len(blocks), len(classes)), np.nan)
     if kept:
-        images = torch.from_numpy(np.stack([rows[i][2] for i in kept])).permute(0, 3, 1, 2).contiguous()
-        probs[kept], _ = predict_proba(model, images, normalization=meta["normalization"], device=dev,
+        tensor = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+        probs[kept], _ = predict_proba(model, tensor, normalization=meta["normalization"], device=dev,
                                        batch_size=batch_size)
     table = pd.DataFrame({
-        "block": np.arange(len(rows)),
-        "start_s": [r[0] for r in rows],
-        "end_s": [r[1] for r in rows],
-        "kept": [r[2] is not None for r in rows],
-        "reason": [r[3].get("reason", "") for r in rows],
-        "loudness_lufs": [r[3].get("loudness_lufs", np.nan) for r in rows],
-        "gain_db": [r[3].get("gain_db", np.nan) for r in rows],
+        "block": np.arange(len(blocks)),
+        "start_s": [b.start_s for b in blocks],
+        "end_s": [b.end_s for b in blocks],
+        "kept": [b.kept for b in blocks],
+        "reason": [b.reason for b in blocks],
+        "loudness_lufs": [b.loudness_lufs for b in blocks],
+        "gain_db": [b.gain_db for b in blocks],
+        "clipped": [b.clipped for b in blocks],
         "label": ["" if np.isnan(p[0]) else classes[int(np.argmax(p))] for p in probs],
     })
     for i, c in enumerate(classes):
@@ -278,13 +220,15 @@ def _cli(args: argparse.Namespace) -> int:
             print(_format_table(path, table, classes, label, args.aggregate))
     if args.json:
         info = meta.get("model_info", {})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            config = checkpoint_preprocessing(meta)
         json.dump({"checkpoint": str(args.model), "classes": classes,
-                   "pretrained": info.get("pretrained"), "preprocessing": resolve_preprocessing(
-                       meta.get("preprocessing")), "files": results},
-                  sys.stdout, indent=2, default=list)
+                   "pretrained": info.get("pretrained"), "preprocessing": config.to_dict(),
+                   "files": results}, sys.stdout, indent=2, default=list)
         sys.stdout.write("\n")
     elif not meta.get("preprocessing"):
-        print("note: the checkpoint stores no preprocessing parameters; the paper's defaults were used",
+        print("note: the checkpoint stores no preprocessing settings; the paper's were used",
               file=sys.stderr)
     return 1 if failures else 0
 

@@ -3,7 +3,8 @@
 The paper's second phase (section II.B): a mel spectrogram of each block,
 Hamming window of 400 samples, 4.5 ms frame increment, shown on a fixed
 [-130, -22] dB power/Hz range with MATLAB's 64-colour jet colormap, drawn at
-257 x 259 (frequency x time) and resized to AlexNet's 227 x 227.
+257 x 259 (frequency x time) and resized to AlexNet's 227 x 227. The values
+are :class:`crowdnb.config.SpectrogramConfig` and :class:`~crowdnb.config.ImageConfig`.
 
 The level of the spectrogram is a power spectral density in dB re full scale
 per Hz, as MATLAB's ``spectrogram(..., 'psd')`` reports it, and each mel band
@@ -14,18 +15,18 @@ of variance sigma^2 reads 10 log10(2 sigma^2 / fs) dB in every band.
 Functions
 ---------
 mel_psd_db         block -> [n_mels, n_frames] dB re 1/Hz
-to_image           dB grid -> [257, 259, 3] uint8 (clip, quantise, colour)
-spectrogram_image  block -> [227, 227, 3] uint8 (the whole chain)
+to_image           dB grid -> [257, 259, 3] uint8 (resize, clip, quantise, colour)
 render_image       dB grid -> [227, 227, 3] uint8 (to_image + AlexNet resize)
+spectrogram_image  block -> [227, 227, 3] uint8 (the whole chain, one config)
 mel_filterbank, hop_length, colormap_palette, matlab_jet: the pieces
-plot_waveform, plot_spectrogram, plot_gallery: figures for the book
+(The figures of the book that show spectrograms are in :mod:`crowdnb.plots`.)
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import os
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -34,6 +35,7 @@ import scipy.signal
 import scipy.sparse
 from PIL import Image
 
+from .config import ImageConfig, PreprocessConfig, SpectrogramConfig
 from .errors import ParameterError
 
 __all__ = [
@@ -47,30 +49,10 @@ __all__ = [
     "mel_to_hz",
     "colormap_palette",
     "matlab_jet",
-    "plot_waveform",
-    "plot_spectrogram",
-    "plot_gallery",
-    "MEL_DEFAULTS",
-    "IMAGE_DEFAULTS",
 ]
 
-#: Defaults of :func:`mel_psd_db` (the paper's window and frame increment, and
-#: the FFT size and band count chosen in ``book/method_choices.md``).
-MEL_DEFAULTS: dict[str, Any] = {
-    "win_length": 400,
-    "hop_s": 0.0045,
-    "n_fft": 2048,
-    "n_mels": 128,
-    "fmin": 20.0,
-    "fmax": 20000.0,
-}
-#: Defaults of :func:`to_image` (the paper's range, image size and colormap).
-IMAGE_DEFAULTS: dict[str, Any] = {
-    "db_range": (-130.0, -22.0),
-    "size": (257, 259),
-    "n_colors": 64,
-    "colormap": "jet",
-}
+_MEL = SpectrogramConfig()
+_IMAGE = ImageConfig()
 # Power density floor before the logarithm: -200 dB, 70 dB below the lowest
 # colour of the paper's range, so silence maps to the bottom colour, not -inf.
 _DENSITY_FLOOR = 1e-20
@@ -94,18 +76,19 @@ def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
     return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
 
 
-def hop_length(sr: int, hop_s: float = 0.0045) -> int:
-    """Frame increment in samples: ``round(hop_s * sr)``.
+def hop_length(sr: int, frame_hop_s: float = _MEL.frame_hop_s) -> int:
+    """Frame increment in samples: ``round(frame_hop_s * sr)``.
 
     4.5 ms is 198.45 samples at 44.1 kHz, rounded to 198 (4.490 ms); 216
     exactly at 48 kHz, 99 at 22.05 kHz (99.225), 72 at 16 kHz.
     """
-    if isinstance(hop_s, bool) or not isinstance(hop_s, (int, float, np.number)) \
-            or not math.isfinite(hop_s) or hop_s <= 0:
-        raise ParameterError(f"hop_s must be a finite positive number of seconds, got {hop_s!r}")
-    hop = int(round(hop_s * sr))
+    if isinstance(frame_hop_s, bool) or not isinstance(frame_hop_s, (int, float, np.number)) \
+            or not math.isfinite(frame_hop_s) or frame_hop_s <= 0:
+        raise ParameterError(f"frame_hop_s must be a finite positive number of seconds, "
+                             f"got {frame_hop_s!r}")
+    hop = int(round(frame_hop_s * sr))
     if hop < 1:
-        raise ParameterError(f"hop_s={hop_s} s is less than one sample at {sr} Hz")
+        raise ParameterError(f"frame_hop_s={frame_hop_s} s is less than one sample at {sr} Hz")
     return hop
 
 
@@ -115,16 +98,18 @@ def _effective_fmax(sr: int, fmax: float) -> float:
 
 @functools.lru_cache(maxsize=16)
 def _filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    freqs = np.arange(n_fft // 2 + 1) * (sr / n_fft)
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
-    edges[0], edges[-1] = fmin, fmax  # exact ends: no weight leaks past them by rounding
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (freqs[None, :] - lower) / (centre - lower)
-    falling = (upper - freqs[None, :]) / (upper - centre)
-    weights = np.maximum(0.0, np.minimum(rising, falling))
+    import librosa
+
+    # HTK's mel scale (hz_to_mel), triangles from neighbour to neighbour centre,
+    # each row then scaled to sum to 1 so that a band averages the density.
+    with warnings.catch_warnings():  # empty bands are reported below, in our words
+        warnings.filterwarnings("ignore", message="Empty filters detected")
+        weights = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax,
+                                      htk=True, norm=None, dtype=np.float64)
     sums = weights.sum(axis=1)
     empty = np.flatnonzero(sums <= 0)
     if empty.size:
+        edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
         # The narrowest band is the lowest: find the smallest FFT size that fills it.
         need = 2 ** int(math.ceil(math.log2(sr / (edges[2] - edges[0]) * 1.0001)))
         raise ParameterError(
@@ -138,15 +123,17 @@ def _filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> n
 
 
 def mel_filterbank(
-    sr: int, *, n_fft: int = 2048, n_mels: int = 128, fmin: float = 20.0, fmax: float = 20000.0
+    sr: int, *, n_fft: int = _MEL.n_fft, n_mels: int = _MEL.n_mels, fmin: float = _MEL.fmin,
+    fmax: float = _MEL.fmax,
 ) -> np.ndarray:
     """Triangular mel filters that average a spectrum over each band.
 
-    Band edges are ``n_mels + 2`` points equally spaced on the mel scale
-    (:func:`hz_to_mel`) from ``fmin`` to ``min(fmax, sr / 2)``; each filter is
-    a triangle from its lower to its upper neighbour's centre, sampled at the
-    FFT bin frequencies ``k sr / n_fft`` and normalised so that its weights sum
-    to 1. A band that contains no FFT bin with non-zero weight is an error.
+    librosa's filters on the HTK mel scale (``librosa.filters.mel(htk=True,
+    norm=None)``): band edges are ``n_mels + 2`` points equally spaced on the
+    mel scale (:func:`hz_to_mel`) from ``fmin`` to ``min(fmax, sr / 2)``, each
+    filter a triangle from its lower to its upper neighbour's centre, sampled
+    at the FFT bin frequencies ``k sr / n_fft``; each is then normalised so
+    that its weights sum to 1. A band that holds no FFT bin is an error.
 
     Parameters
     ----------
@@ -220,16 +207,16 @@ def mel_psd_db(
     block: np.ndarray,
     sr: int,
     *,
-    win_length: int = 400,
-    hop_s: float = 0.0045,
-    n_fft: int = 2048,
-    n_mels: int = 128,
-    fmin: float = 20.0,
-    fmax: float = 20000.0,
+    win_length: int = _MEL.win_length,
+    frame_hop_s: float = _MEL.frame_hop_s,
+    n_fft: int = _MEL.n_fft,
+    n_mels: int = _MEL.n_mels,
+    fmin: float = _MEL.fmin,
+    fmax: float = _MEL.fmax,
 ) -> np.ndarray:
     """Mel spectrogram of a block as power spectral density in dB re 1/Hz.
 
-    Frames of ``win_length`` samples every ``round(hop_s * sr)`` samples (no
+    Frames of ``win_length`` samples every ``round(frame_hop_s * sr)`` samples (no
     padding at the ends, like MATLAB's ``spectrogram``), a symmetric Hamming
     window, zero-padded to ``n_fft``. Each frame's periodogram is scaled as
     MATLAB's one-sided PSD, ``|X|^2 / (fs sum(w^2))`` doubled except at DC and
@@ -246,7 +233,7 @@ def mel_psd_db(
         Sample rate in Hz.
     win_length : int > 0
         Hamming window length in samples (the paper: 400).
-    hop_s : float > 0
+    frame_hop_s : float > 0
         Frame increment in seconds (the paper: 4.5 ms; see :func:`hop_length`).
     n_fft : int >= win_length
         FFT length in samples (zero padding).
@@ -268,7 +255,7 @@ def mel_psd_db(
     win_length = _check_int(win_length, "win_length")
     if n_fft < win_length:
         raise ParameterError(f"n_fft ({n_fft}) must be at least win_length ({win_length})")
-    hop = hop_length(sr, hop_s)
+    hop = hop_length(sr, frame_hop_s)
     if x.size < win_length:
         raise ParameterError(
             f"block has {x.size} samples, fewer than one window (win_length={win_length})"
@@ -363,10 +350,10 @@ def _check_size(size: Sequence[int], name: str) -> tuple[int, int]:
 def to_image(
     S_db: np.ndarray,
     *,
-    db_range: tuple[float, float] = (-130.0, -22.0),
-    size: tuple[int, int] = (257, 259),
-    n_colors: int = 64,
-    colormap: str = "jet",
+    db_range: tuple[float, float] = _IMAGE.db_range,
+    size: tuple[int, int] = _IMAGE.size,
+    n_colors: int = _IMAGE.n_colors,
+    colormap: str = _IMAGE.colormap,
 ) -> np.ndarray:
     """Colour a dB grid the way the paper's figures were coloured.
 
@@ -417,209 +404,39 @@ def to_image(
     return palette.take(index[::-1], axis=0)
 
 
-def render_image(
-    S_db: np.ndarray, *, out_size: tuple[int, int] = (227, 227), **image_kwargs: Any
-) -> np.ndarray:
-    """:func:`to_image`, then resize to ``out_size`` (PIL bicubic) for AlexNet.
+def render_image(S_db: np.ndarray, *, image: ImageConfig = _IMAGE) -> np.ndarray:
+    """:func:`to_image`, then resize to ``image.out_size`` (PIL bicubic) for AlexNet.
 
     PIL's bicubic filter widens its kernel when it shrinks an image, so it
     antialiases like MATLAB's ``imresize``.
 
     Returns
     -------
-    image : np.ndarray [shape=(rows, columns, 3), dtype=uint8]
+    picture : np.ndarray [shape=(rows, columns, 3), dtype=uint8]
     """
-    unknown = set(image_kwargs) - set(IMAGE_DEFAULTS)
-    if unknown:
-        raise ParameterError(f"unknown image parameter(s): {', '.join(sorted(unknown))}")
-    rows, cols = _check_size(out_size, "out_size")
-    image = to_image(S_db, **image_kwargs)
-    if image.shape[:2] != (rows, cols):
-        image = np.asarray(Image.fromarray(image).resize((cols, rows), Image.Resampling.BICUBIC))
-    return image
+    rows, cols = _check_size(image.out_size, "out_size")
+    picture = to_image(S_db, db_range=image.db_range, size=image.size, n_colors=image.n_colors,
+                       colormap=image.colormap)
+    if picture.shape[:2] != (rows, cols):
+        picture = np.asarray(Image.fromarray(picture).resize((cols, rows), Image.Resampling.BICUBIC))
+    return picture
 
 
-def spectrogram_image(
-    block: np.ndarray, sr: int, *, out_size: tuple[int, int] = (227, 227), **kwargs: Any
-) -> np.ndarray:
+def spectrogram_image(block: np.ndarray, sr: int, *,
+                      config: PreprocessConfig = PreprocessConfig()) -> np.ndarray:
     """The whole chain for one normalised block: mel PSD, colours, AlexNet size.
 
     Parameters
     ----------
     block : np.ndarray [shape=(n,)]
-        A loudness-normalised block (see :func:`crowdnb.audio.normalize_loudness`).
+        A loudness-normalised block (see :func:`crowdnb.audio.normalised_blocks`).
     sr : int > 0
         Sample rate in Hz.
-    out_size : (int, int)
-        Output (rows, columns).
-    **kwargs
-        Any parameter of :func:`mel_psd_db` (``win_length``, ``hop_s``,
-        ``n_fft``, ``n_mels``, ``fmin``, ``fmax``) or of :func:`to_image`
-        (``db_range``, ``size``, ``n_colors``, ``colormap``).
+    config : PreprocessConfig
+        Its ``spectrogram`` and ``image`` parts are used.
 
     Returns
     -------
-    image : np.ndarray [shape=(227, 227, 3), dtype=uint8]
+    picture : np.ndarray [shape=(227, 227, 3), dtype=uint8]
     """
-    mel_kwargs = {k: v for k, v in kwargs.items() if k in MEL_DEFAULTS}
-    image_kwargs = {k: v for k, v in kwargs.items() if k not in MEL_DEFAULTS}
-    return render_image(mel_psd_db(block, sr, **mel_kwargs), out_size=out_size, **image_kwargs)
-
-
-# ---------------------------------------------------------------------------
-# Figures for the book
-
-
-def _new_axes(ax):
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    return plt.subplots()[1]
-
-
-def plot_waveform(block: np.ndarray, sr: int, *, ax=None, start_s: float = 0.0, **line_kwargs):
-    """Plot a block's samples against time.
-
-    Parameters
-    ----------
-    block : np.ndarray [shape=(n,)]
-    sr : int > 0
-        Sample rate in Hz.
-    ax : matplotlib Axes, optional
-        Where to draw; a new figure is made when None.
-    start_s : float
-        Time of the first sample, in seconds (e.g. the block's start in its clip).
-
-    Returns
-    -------
-    line : matplotlib.lines.Line2D
-    """
-    ax = _new_axes(ax)
-    y = np.asarray(block)
-    t = start_s + np.arange(y.size) / sr
-    line_kwargs.setdefault("linewidth", 0.5)
-    (line,) = ax.plot(t, y, **line_kwargs)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("amplitude (full scale)")
-    ax.set_xlim(t[0] if t.size else start_s, t[-1] if t.size else start_s + 1)
-    return line
-
-
-def _hz_label(f: float) -> str:
-    return f"{f / 1000:g}k" if f >= 1000 else f"{f:g}"
-
-
-def plot_spectrogram(
-    S_db: np.ndarray,
-    sr: int,
-    *,
-    ax=None,
-    hop_s: float = 0.0045,
-    win_length: int = 400,
-    fmin: float = 20.0,
-    fmax: float = 20000.0,
-    db_range: tuple[float, float] = (-130.0, -22.0),
-    n_colors: int = 64,
-    colormap: str = "jet",
-    start_s: float = 0.0,
-    colorbar: bool = True,
-):
-    """Show a mel PSD spectrogram with time in seconds and frequency in Hz.
-
-    Bands are equally spaced on the mel axis; the frequency ticks are labelled
-    in Hz at their mel positions. The colours are the same quantised palette
-    as the spectrogram images, on the same ``db_range``.
-
-    Parameters
-    ----------
-    S_db : np.ndarray [shape=(n_mels, n_frames)]
-        From :func:`mel_psd_db` with the same ``hop_s``, ``win_length``,
-        ``fmin`` and ``fmax``.
-    sr : int > 0
-        Sample rate in Hz.
-    ax : matplotlib Axes, optional
-    colorbar : bool
-        Add a colour bar labelled in dB re 1/Hz.
-
-    Returns
-    -------
-    image : matplotlib.image.AxesImage
-        Its ``colorbar`` attribute holds the colour bar (or None).
-    """
-    from matplotlib.colors import ListedColormap
-
-    ax = _new_axes(ax)
-    S = np.asarray(S_db)
-    n_mels, n_frames = S.shape
-    hop = hop_length(sr, hop_s)
-    fmax = _effective_fmax(sr, fmax)
-    mels = np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2)
-    step = mels[1] - mels[0]
-    centres_s = start_s + (win_length / 2 + np.arange(n_frames) * hop) / sr
-    half = hop / sr / 2
-    low, high = _check_db_range(db_range)
-    cmap = ListedColormap(colormap_palette(colormap, n_colors), name=f"{colormap}{n_colors}")
-    image = ax.imshow(
-        S, origin="lower", aspect="auto", cmap=cmap, vmin=low, vmax=high,
-        interpolation="nearest",
-        extent=(centres_s[0] - half, centres_s[-1] + half, mels[1] - step / 2,
-                mels[-2] + step / 2),
-    )
-    # Low frequencies are crowded on a mel axis: label only from 100 Hz up.
-    ticks = [f for f in (100, 500, 1000, 2000, 5000, 10000, 20000) if fmin <= f <= fmax]
-    ax.set_yticks(hz_to_mel(ticks))
-    ax.set_yticklabels([_hz_label(f) for f in ticks])
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("frequency (Hz, mel scale)")
-    if colorbar:
-        ax.figure.colorbar(image, ax=ax, label="PSD (dB re 1/Hz, full scale)")
-    return image
-
-
-def plot_gallery(images: Sequence, labels: Sequence[str], *, n_per_class: int = 4, fig=None):
-    """A grid of spectrogram images: one row per class, the first few of each.
-
-    Parameters
-    ----------
-    images : sequence of np.ndarray [shape=(rows, columns, 3)] or PNG paths
-    labels : sequence of str
-        The class of each image.
-    n_per_class : int > 0
-        Columns: images shown per class (in the order given).
-    fig : matplotlib Figure, optional
-        Where to draw; a new figure is made when None.
-
-    Returns
-    -------
-    axes : np.ndarray [shape=(n_classes, n_per_class)] of matplotlib Axes
-        Rows in sorted class order; cells without an image are left blank.
-    """
-    n_per_class = _check_int(n_per_class, "n_per_class")
-    if len(images) != len(labels):
-        raise ParameterError(f"{len(images)} images but {len(labels)} labels")
-    classes = sorted(set(labels))
-    if not classes:
-        raise ParameterError("plot_gallery needs at least one image")
-    if fig is None:
-        import matplotlib.pyplot as plt
-
-        fig = plt.figure(figsize=(1.6 * n_per_class + 1.0, 1.6 * len(classes)))
-    axes = np.asarray(fig.subplots(len(classes), n_per_class, squeeze=False))
-    for row, label in enumerate(classes):
-        chosen = [img for img, lab in zip(images, labels) if lab == label][:n_per_class]
-        for col in range(n_per_class):
-            ax = axes[row, col]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if col < len(chosen):
-                img = chosen[col]
-                if isinstance(img, (str, os.PathLike)):
-                    with Image.open(img) as opened:
-                        img = np.asarray(opened.convert("RGB"))
-                ax.imshow(img)
-            else:
-                ax.set_axis_off()
-            if col == 0:
-                ax.set_ylabel(label)
-    return axes
+    return render_image(mel_psd_db(block, sr, **config.spectrogram.to_dict()), image=config.image)

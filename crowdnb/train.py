@@ -1,11 +1,11 @@
-"""Fine-tuning AlexNet on spectrogram images: the paper's recipe, and its evaluation.
+"""Fine-tuning AlexNet on spectrogram images: the paper's recipe, as plain functions.
 
-The paper trains with MATLAB's ``trainNetwork`` and these options: SGD with
-momentum 0.9, initial learning rate 1e-4 (the new last layer at 20x:
-``WeightLearnRateFactor`` and ``BiasLearnRateFactor`` 20), L2 regularisation
-1e-4, 6 epochs, minibatches of 10 images, shuffled every epoch, validation on
-the test set every 3 iterations. :func:`train_model` has these as defaults and
-follows ``trainNetwork``'s semantics where they matter:
+The paper trains with MATLAB's ``trainNetwork`` and the options of
+:class:`crowdnb.config.TrainRecipe`: SGD with momentum 0.9, initial learning
+rate 1e-4 (the new last layer at 20x: ``WeightLearnRateFactor`` and
+``BiasLearnRateFactor`` 20), L2 regularisation 1e-4, 6 epochs, minibatches of
+10 images, shuffled every epoch, validation on the test set every 3
+iterations. This module follows ``trainNetwork``'s semantics where they matter:
 
 - *L2 regularisation* applies to weights only: MATLAB's layers have
   ``WeightL2Factor`` 1 and ``BiasL2Factor`` 0 by default. Its gradient
@@ -16,57 +16,86 @@ follows ``trainNetwork``'s semantics where they matter:
   start of each epoch (from a seeded ``torch.Generator``).
 - *The final partial minibatch is discarded*, as ``trainNetwork`` does when
   the minibatch size does not divide the number of training images; with
-  shuffling, different images are left out in each epoch. ``drop_last=False``
-  keeps it.
+  shuffling, different images are left out in each epoch.
 - *Validation*: after the first iteration, every ``validate_every``
-  iterations, and after the last, as MATLAB's training progress shows it. The
-  network is evaluated without dropout. The paper's validation set *is* its
-  20 % test set. (The paper also shuffles the validation images before each
-  validation, which cannot change a loss or accuracy over the whole set.)
+  iterations, and after the last, as MATLAB's training progress shows it,
+  without dropout. The paper's validation set *is* its 20 % test set; the
+  intermediate validations can use a fixed, seeded subset of it
+  (``validation_blocks``), the last one always uses all of it.
 - The network returned is the one after the last iteration (MATLAB's
   ``OutputNetwork`` default), with no early stopping.
 
-Validating every 3 iterations on the whole test set costs about as much as the
-training itself on a CPU; ``validation_blocks`` evaluates the intermediate
-validations on a fixed, seeded subset of the test set instead (the final
-evaluation always uses every test block).
-
-What is measured, with uncertainty: block accuracy with a 95 % bootstrap
-interval over blocks (which treats blocks as independent) and over clips (a
-cluster bootstrap: blocks of one clip are correlated, so this one is the
-honest interval), per-class precision, recall and F1, the confusion matrix,
-and clip-level accuracy by majority vote over each clip's blocks.
+The pieces, in the manner of torchvision's reference scripts:
+:func:`load_images` decodes the images once, :func:`train_one_epoch` runs one
+epoch (and the validations that fall in it), :func:`evaluate` scores a set of
+images, :func:`train_model` wires them and returns a :class:`TrainResult`,
+and :func:`write_artifacts` writes its files. The metrics themselves come from
+:func:`crowdnb.evaluation.evaluate_predictions`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from .config import PreprocessConfig, TrainRecipe
 from .errors import DataError, ParameterError
+from .evaluation import evaluate_predictions
 from .files import atomic_path, write_json, write_table
 from .model import CHECKPOINT_FORMAT, NEW_LAYER, PRECISIONS, build_model, compute_context
 from .model import image_normalization, model_input, predict_proba, prepare_model, resolve_device
 from .provenance import environment_info, library_versions
 from .splits import kept_blocks, temporal_leakage
 
-__all__ = ["train_model", "load_images", "bootstrap_accuracy", "evaluate_predictions"]
+__all__ = ["TrainResult", "train_model", "train_one_epoch", "evaluate", "write_artifacts",
+           "load_images", "FILES"]
 
 _REQUIRED = ("block_id", "clip_id", "label", "image_path")
+#: The files :func:`write_artifacts` writes, by role.
+FILES = {"metrics": "metrics.json", "history": "history.csv", "predictions": "predictions.csv",
+         "checkpoint": "model.pt"}
 
 
-def load_images(
-    paths: Sequence[str | os.PathLike], *, progress: bool = False
-) -> torch.Tensor:
+@dataclass
+class TrainResult:
+    """One training: what it measured and what it made.
+
+    Attributes
+    ----------
+    metrics : dict
+        :func:`crowdnb.evaluation.evaluate_predictions`'s scores plus the
+        training's record (``counts``, ``pretrained``, ``training`` times,
+        ``params``, ``environment``, ...), as written to ``metrics.json``.
+    history : pd.DataFrame
+        One row per validation: ``iteration``, ``epoch``, ``train_loss``,
+        ``train_accuracy``, ``val_loss``, ``val_accuracy``, ``n_val``, ``elapsed_s``.
+    predictions : pd.DataFrame
+        One row per test block: ``block_id``, ``clip_id``, ``label``,
+        ``predicted``, ``correct``, ``prob_<class>`` (and ``start_s``,
+        ``end_s`` when known).
+    checkpoint : dict
+        The trained network and everything that made it (see
+        :func:`crowdnb.model.load_checkpoint`).
+    """
+
+    metrics: dict[str, Any]
+    history: pd.DataFrame
+    predictions: pd.DataFrame
+    checkpoint: dict[str, Any] = field(repr=False)
+
+
+def load_images(paths: Sequence[str | os.PathLike], *, progress: bool = False) -> torch.Tensor:
     """Decode PNG spectrogram images once into one uint8 tensor.
 
     Training then indexes this tensor instead of decoding files every epoch
@@ -106,144 +135,11 @@ def load_images(
         elif array.shape[:2] != tuple(images.shape[2:]):
             raise DataError(
                 f"{path}: image is {array.shape[1]}x{array.shape[0]} pixels, the first was "
-                f"{images.shape[3]}x{images.shape[2]}; all spectrogram images must have one size"
-            )
+                f"{images.shape[3]}x{images.shape[2]}; all spectrogram images must have one size")
         images[i] = torch.from_numpy(array).permute(2, 0, 1)
     if images is None:
         raise DataError("no images to load")
     return images
-
-
-def bootstrap_accuracy(
-    correct: np.ndarray,
-    *,
-    groups: np.ndarray | None = None,
-    n_resamples: int = 2000,
-    seed: int = 0,
-    level: float = 0.95,
-) -> dict[str, Any]:
-    """Percentile bootstrap interval of an accuracy.
-
-    Parameters
-    ----------
-    correct : np.ndarray [shape=(n,), dtype=bool]
-        Whether each test block was classified correctly.
-    groups : np.ndarray [shape=(n,)], optional
-        Clip of each block. When given, whole clips are resampled with their
-        blocks (a cluster bootstrap), which respects the correlation between
-        blocks of one clip; otherwise blocks are resampled independently.
-    n_resamples : int > 0
-        Bootstrap resamples.
-    seed : int
-        Seed of the resampling.
-    level : float in (0, 1)
-        Coverage of the interval.
-
-    Returns
-    -------
-    dict
-        ``low``, ``high`` (accuracy, 0-1), ``level``, ``method``,
-        ``n_resamples``, ``n_units`` (blocks or clips resampled), ``seed``.
-    """
-    correct = np.asarray(correct, dtype=float)
-    rng = np.random.default_rng(seed)
-    if groups is None:
-        units_correct, units_n = correct, np.ones_like(correct)
-        method = ("percentile bootstrap over test blocks (blocks resampled independently; too narrow when "
-                  "blocks of a clip are correlated)")
-    else:
-        codes, group_index = np.unique(np.asarray(groups), return_inverse=True)
-        units_correct = np.bincount(group_index, weights=correct, minlength=len(codes))
-        units_n = np.bincount(group_index, minlength=len(codes)).astype(float)
-        method = "cluster (percentile) bootstrap over test clips (whole clips resampled with their blocks)"
-    n_units = len(units_n)
-    if n_units == 0:
-        return {"low": math.nan, "high": math.nan, "level": level, "method": method,
-                "n_resamples": int(n_resamples), "n_units": 0, "seed": int(seed)}
-    draws = rng.integers(0, n_units, size=(int(n_resamples), n_units))
-    accuracies = units_correct[draws].sum(axis=1) / units_n[draws].sum(axis=1)
-    alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(accuracies, [alpha, 1.0 - alpha])
-    return {"low": float(low), "high": float(high), "level": level, "method": method,
-            "n_resamples": int(n_resamples), "n_units": int(n_units), "seed": int(seed)}
-
-
-def evaluate_predictions(
-    predictions: pd.DataFrame,
-    classes: Sequence[str],
-    *,
-    n_resamples: int = 2000,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Accuracy with intervals, per-class scores, confusion matrix and clip-level accuracy.
-
-    Parameters
-    ----------
-    predictions : pd.DataFrame
-        One row per test block: ``clip_id``, ``label`` (true), ``predicted``
-        and ``prob_<class>`` for every class.
-    classes : sequence of str
-        The classes, in the model's output order.
-    n_resamples, seed : int
-        Bootstrap resamples and their seed.
-
-    Returns
-    -------
-    dict
-        See :func:`train_model` (the evaluation part of its metrics).
-    """
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
-    classes = list(classes)
-    y_true = predictions["label"].astype(str).to_numpy()
-    y_pred = predictions["predicted"].astype(str).to_numpy()
-    correct = y_true == y_pred
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=classes, zero_division=0
-    )
-    counts = confusion_matrix(y_true, y_pred, labels=classes)
-
-    prob_columns = [f"prob_{c}" for c in classes]
-    clips = []
-    for clip, group in predictions.groupby("clip_id", sort=True):
-        votes = group["predicted"].value_counts()
-        mean_prob = group[prob_columns].to_numpy(float).mean(axis=0)
-        tied = [c for c in classes if votes.get(c, 0) == votes.max()]
-        # A tie in the vote goes to the tied class with the higher mean probability.
-        vote = max(tied, key=lambda c: mean_prob[classes.index(c)])
-        clips.append({
-            "clip_id": str(clip),
-            "label": str(group["label"].iloc[0]),
-            "n_blocks": int(len(group)),
-            "block_accuracy": float((group["label"] == group["predicted"]).mean()),
-            "vote": vote,
-            "mean_probability_label": classes[int(np.argmax(mean_prob))],
-        })
-    clip_table = pd.DataFrame(clips)
-    return {
-        "accuracy": float(correct.mean()) if len(correct) else math.nan,
-        "n_correct": int(correct.sum()),
-        "n_test": int(len(correct)),
-        "accuracy_ci95": bootstrap_accuracy(correct, n_resamples=n_resamples, seed=seed),
-        "accuracy_ci95_clip": bootstrap_accuracy(
-            correct, groups=predictions["clip_id"].astype(str).to_numpy(), n_resamples=n_resamples, seed=seed
-        ),
-        "per_class": {
-            c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for c, p, r, f, s in zip(classes, precision, recall, f1, support)
-        },
-        "macro_f1": float(np.mean(f1)),
-        "confusion": {"labels": classes, "counts": counts.tolist(),
-                      "rows": "true label", "columns": "predicted label"},
-        "clip_accuracy": float((clip_table["vote"] == clip_table["label"]).mean()) if clips else math.nan,
-        "clip_accuracy_mean_probability": (
-            float((clip_table["mean_probability_label"] == clip_table["label"]).mean()) if clips else math.nan
-        ),
-        "clip_vote": ("majority vote over each clip's test blocks; a tie goes to the tied class with the "
-                      "higher mean probability"),
-        "n_test_clips_evaluated": len(clips),
-        "clips": clips,
-    }
 
 
 def _plain(obj: Any) -> Any:
@@ -259,8 +155,34 @@ def _plain(obj: Any) -> Any:
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     raise ParameterError(
-        f"preprocessing/leakage values must be numbers, strings, lists or dicts, not {type(obj).__name__}"
-    )
+        f"preprocessing/leakage values must be numbers, strings, lists or dicts, not {type(obj).__name__}")
+
+
+def _check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ParameterError(f"{name} must be a positive integer{' or None' if allow_none else ''}, "
+                             f"not {value!r}")
+    return int(value)
+
+
+# ---------------------------------------------------------------------------
+# Data
+
+
+@dataclass
+class _Data:
+    """The decoded images and labels of one training, on its device."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    classes: list[str]
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor  # on the CPU: losses are computed there
+    decode_s: float
 
 
 def _check_blocks(blocks: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -271,26 +193,43 @@ def _check_blocks(blocks: pd.DataFrame, name: str) -> pd.DataFrame:
     return blocks
 
 
-def _check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ParameterError(f"{name} must be a positive integer{' or None' if allow_none else ''}, not {value!r}")
-    return int(value)
+def _prepare_data(train_blocks: pd.DataFrame, test_blocks: pd.DataFrame, *, image_root: Path,
+                  classes: Sequence[str] | None, device: torch.device, progress: bool) -> _Data:
+    train = _check_blocks(train_blocks, "train")
+    test = _check_blocks(test_blocks, "test")
+    labels = sorted(set(train["label"].astype(str)) | set(test["label"].astype(str)))
+    classes = [str(c) for c in classes] if classes is not None else labels
+    unknown = sorted(set(labels) - set(classes))
+    if unknown:
+        raise DataError(f"labels {', '.join(unknown)} are not among classes {classes}")
+    absent = sorted(set(test["label"].astype(str)) - set(train["label"].astype(str)))
+    if absent:
+        raise DataError(f"test label(s) {', '.join(absent)} have no training block; the model "
+                        "cannot learn them")
+    if len(classes) < 2:
+        raise DataError(f"training needs at least 2 classes, the blocks have {classes}")
+    index = {c: i for i, c in enumerate(classes)}
+    t0 = time.perf_counter()
+    x_train = load_images([image_root / p for p in train["image_path"].astype(str)], progress=progress)
+    x_test = load_images([image_root / p for p in test["image_path"].astype(str)], progress=progress)
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DataError(f"training images are {tuple(x_train.shape[2:])}, test images "
+                        f"{tuple(x_test.shape[2:])}")
+    # The images live on the device: on a GPU, no copy per minibatch.
+    return _Data(
+        train=train, test=test, classes=classes, x_train=x_train.to(device),
+        y_train=torch.tensor([index[c] for c in train["label"].astype(str)], device=device),
+        x_test=x_test.to(device), y_test=torch.tensor([index[c] for c in test["label"].astype(str)]),
+        decode_s=time.perf_counter() - t0)
 
 
-def _check_nonnegative(value: Any, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a number, not {value!r}") from None
-    if not math.isfinite(number) or number < 0:
-        raise ParameterError(f"{name} must be finite and >= 0, not {value!r}")
-    return number
+# ---------------------------------------------------------------------------
+# Training and evaluation
 
 
 @contextlib.contextmanager
-def _torch_state(seed: int, deterministic: bool, num_threads: int | None, device: torch.device) -> Iterator[None]:
+def _torch_state(seed: int, deterministic: bool, num_threads: int | None,
+                 device: torch.device) -> Iterator[None]:
     """Seeded dropout, deterministic kernels and a thread count, restored on exit.
 
     Dropout draws from torch's global generator (it takes no generator
@@ -298,13 +237,10 @@ def _torch_state(seed: int, deterministic: bool, num_threads: int | None, device
     caller's global RNG state is put back afterwards.
     """
     devices = [device.index or 0] if device.type == "cuda" else []
-    previous = (
-        torch.are_deterministic_algorithms_enabled(),
-        torch.is_deterministic_algorithms_warn_only_enabled(),
-        torch.backends.cudnn.deterministic,
-        torch.backends.cudnn.benchmark,
-        torch.get_num_threads(),
-    )
+    previous = (torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled(),
+                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+                torch.get_num_threads())
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         try:
@@ -342,379 +278,388 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
+             device: torch.device, batch_size: int, precision: str) -> dict[str, Any]:
+    """Score a set of images without dropout (the model is left in the mode it was in).
+
+    Returns
+    -------
+    dict
+        ``probabilities`` and ``logits`` (np.ndarray [n, n_classes]),
+        ``loss`` (mean cross-entropy), ``accuracy``, ``seconds``.
+    """
+    t = time.perf_counter()
+    probs, logits = predict_proba(model, images, normalization=image_normalization(), device=device,
+                                  batch_size=batch_size, precision=precision)
+    return {"probabilities": probs, "logits": logits,
+            "loss": float(nn.functional.cross_entropy(torch.from_numpy(logits), labels).item()),
+            "accuracy": float((probs.argmax(axis=1) == labels.numpy()).mean()),
+            "seconds": time.perf_counter() - t}
+
+
+@dataclass
+class _Loop:
+    """The state a training carries from one iteration (and epoch) to the next."""
+
+    n_iterations: int
+    validate_every: int | None
+    device: torch.device
+    iteration: int = 0
+    images: int = 0
+    running_n: int = 0
+    train_steps_s: float = 0.0
+    validation_s: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.running_loss = torch.zeros((), device=self.device)
+        self.running_correct = torch.zeros((), dtype=torch.long, device=self.device)
+        self.start()
+
+    def start(self) -> None:
+        """Start the clocks (training time excludes building the model)."""
+        self.started = self.segment = time.perf_counter()
+
+    def due(self) -> bool:
+        last = self.iteration == self.n_iterations
+        return self.iteration == 1 or last or (
+            self.validate_every is not None and self.iteration % self.validate_every == 0)
+
+    def record(self, epoch: int, validation: dict[str, Any], n_val: int) -> dict[str, Any]:
+        row = {"iteration": self.iteration, "epoch": epoch,
+               "train_loss": float(self.running_loss.item()) / self.running_n,
+               "train_accuracy": float(self.running_correct.item()) / self.running_n,
+               "val_loss": validation["loss"], "val_accuracy": validation["accuracy"],
+               "n_val": n_val, "elapsed_s": time.perf_counter() - self.started}
+        self.history.append(row)
+        self.running_loss.zero_()
+        self.running_correct.zero_()
+        self.running_n = 0
+        return row
+
+
+def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: _Data, loop: _Loop, *,
+                    epoch: int, order: torch.Tensor, batch_size: int, iterations: int,
+                    precision: str, validate: Callable[[bool], tuple[dict[str, Any], int]],
+                    on_step: Callable[[dict[str, Any] | None], None] = lambda row: None) -> None:
+    """One pass over the training images in ``order``, with the validations that fall in it.
+
+    Parameters
+    ----------
+    model, optimizer
+        The network (in training mode) and its optimiser.
+    data : _Data
+        The decoded images and labels.
+    loop : _Loop
+        The state carried between epochs (iteration count, running averages,
+        history), updated in place.
+    epoch : int
+        This epoch's number (1, 2, ...).
+    order : torch.Tensor [shape=(n_train,)]
+        The permutation of the training images for this epoch.
+    batch_size, iterations : int
+        Images per minibatch, minibatches in this epoch.
+    precision : str
+        Arithmetic of the forward and backward passes (:data:`crowdnb.model.PRECISIONS`).
+    validate : callable
+        ``validate(last) -> (evaluation, n_val)``, called when a validation is
+        due (``last`` for the final iteration).
+    on_step : callable
+        Called after every iteration with the new history row (or None).
+    """
+    context = compute_context(precision, loop.device)
+    normalization = image_normalization()
+    loss_fn = nn.CrossEntropyLoss()
+    for b in range(iterations):
+        index = order[b * batch_size:(b + 1) * batch_size]
+        inputs = model_input(data.x_train[index], normalization, precision)
+        targets = data.y_train[index]
+        optimizer.zero_grad(set_to_none=True)
+        with context:
+            outputs = model(inputs)
+            loss = loss_fn(outputs, targets)
+        loss.backward()
+        optimizer.step()
+        loop.iteration += 1
+        loop.images += len(index)
+        loop.running_loss += loss.detach() * len(index)
+        loop.running_correct += (outputs.detach().argmax(dim=1) == targets).sum()
+        loop.running_n += len(index)
+        row = None
+        if loop.due():
+            _sync(loop.device)
+            loop.train_steps_s += time.perf_counter() - loop.segment
+            validation, n_val = validate(loop.iteration == loop.n_iterations)
+            loop.validation_s += validation["seconds"]
+            row = loop.record(epoch, validation, n_val)
+            loop.segment = time.perf_counter()
+        on_step(row)
+
+
+def _predictions(data: _Data, probs: np.ndarray) -> pd.DataFrame:
+    test, classes = data.test, data.classes
+    table = pd.DataFrame({"block_id": test["block_id"].to_numpy(),
+                          "clip_id": test["clip_id"].astype(str).to_numpy(),
+                          "label": test["label"].astype(str).to_numpy(),
+                          "predicted": [classes[i] for i in probs.argmax(axis=1)]})
+    for column in ("start_s", "end_s"):
+        if column in test.columns:
+            table.insert(len(table.columns) - 1, column, test[column].to_numpy())
+    table["correct"] = table["label"] == table["predicted"]
+    for i, c in enumerate(classes):
+        table[f"prob_{c}"] = probs[:, i]
+    return table
+
+
 def train_model(
     train_blocks: pd.DataFrame,
     test_blocks: pd.DataFrame,
     *,
     image_root: str | os.PathLike,
-    out_dir: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    recipe: TrainRecipe = TrainRecipe(),
     weights: str | os.PathLike = "imagenet",
     on_missing_weights: str = "fallback",
-    epochs: int = 6,
-    batch_size: int = 10,
-    lr: float = 1e-4,
-    new_layer_lr_factor: float = 20.0,
-    momentum: float = 0.9,
-    weight_decay: float = 1e-4,
-    validate_every: int | None = 3,
-    validation_blocks: int | None = None,
-    drop_last: bool = True,
     seed: int = 0,
     device: str = "auto",
     deterministic: bool = False,
     num_threads: int | None = None,
     precision: str = "float32",
-    eval_batch_size: int = 128,
+    eval_batch_size: int = 64,
     bootstrap_resamples: int = 2000,
     classes: Sequence[str] | None = None,
-    preprocessing: Mapping[str, Any] | None = None,
+    preprocessing: PreprocessConfig | Mapping[str, Any] | None = None,
     leakage: Mapping[str, Any] | None = None,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> TrainResult:
     """Fine-tune AlexNet on the training blocks and evaluate it on the test blocks.
-
-    The defaults are the paper's recipe (see the module docstring for how
-    MATLAB's ``trainNetwork`` semantics are matched).
 
     Parameters
     ----------
     train_blocks, test_blocks : pd.DataFrame
-        Block tables (``crowdnb.dataset.preprocess``, split by
-        ``crowdnb.splits``) with ``block_id``, ``clip_id``, ``label`` and
-        ``image_path``; rows with ``kept == False`` are ignored. ``start_s``
-        and ``end_s`` (s) let the temporal leakage be computed.
+        Block tables with ``block_id``, ``clip_id``, ``label`` and
+        ``image_path`` (relative to ``image_root``); ``start_s``/``end_s``
+        are carried into the predictions. Rows with ``kept == False`` are left out.
     image_root : path-like
-        Folder the blocks' ``image_path`` is relative to.
-    out_dir : path-like
-        Where ``metrics.json``, ``history.csv``, ``predictions.csv`` and
-        ``model.pt`` are written (atomically).
+        Folder the image paths are relative to.
+    out_dir : path-like or None
+        Where :func:`write_artifacts` writes the metrics, history, predictions
+        and checkpoint; None writes nothing.
+    recipe : TrainRecipe
+        The training recipe (default: the paper's).
     weights, on_missing_weights
-        Initial weights; see :func:`crowdnb.model.build_model`.
-    epochs : int > 0
-        Passes over the training set (paper: 6).
-    batch_size : int > 0
-        Images per minibatch (paper: 10).
-    lr : float >= 0
-        Learning rate of the pretrained layers (paper: 1e-4).
-    new_layer_lr_factor : float >= 0
-        Learning-rate factor of the new last layer, weights and biases
-        (MATLAB's ``WeightLearnRateFactor``/``BiasLearnRateFactor``; 20).
-    momentum : float >= 0
-        SGD momentum (MATLAB's default 0.9).
-    weight_decay : float >= 0
-        L2 regularisation factor on weights, not biases (paper: 1e-4).
-    validate_every : int > 0 or None
-        Validate every this many iterations (paper: 3), after the first and
-        after the last; None validates only after the last.
-    validation_blocks : int > 0 or None
-        Number of test blocks (a fixed, seeded random subset) used by the
-        intermediate validations; None uses all (the paper's recipe). The
-        validation after the last iteration and the final metrics always use
-        every test block.
-    drop_last : bool
-        Discard the final partial minibatch of each epoch, as MATLAB does.
+        Initial weights, as :func:`crowdnb.model.build_model` takes them.
     seed : int
-        Seed of the new layer's initialisation, the shuffling, dropout, the
-        validation subset and the bootstrap.
+        Seed of the new layer's initialisation (and of the whole network from
+        random weights), the shuffling, dropout, the validation subset and the
+        bootstrap.
     device : str
-        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``...
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     deterministic : bool
-        Use only deterministic algorithms (``torch.use_deterministic_algorithms``),
-        so the same seed gives the same result on the same machine and device.
-    num_threads : int > 0 or None
-        CPU threads for torch during training (None: torch's default).
+        Deterministic algorithms only: the same seed gives the same network.
+    num_threads : int or None
+        CPU threads for torch during training (None leaves it).
     precision : {"float32", "bfloat16"}
-        Arithmetic of training and evaluation: ``"float32"`` (the paper's), or
-        ``"bfloat16"`` autocast, several times faster on CPUs with AMX (see
-        :data:`crowdnb.model.PRECISIONS`); recorded in the metrics.
+        Arithmetic of the forward and backward passes (:data:`crowdnb.model.PRECISIONS`).
     eval_batch_size : int > 0
         Images per forward pass when evaluating (no effect on results).
     bootstrap_resamples : int > 0
         Resamples of the bootstrap intervals.
     classes : sequence of str, optional
         Output classes in order; default: the sorted labels of both sets.
-    preprocessing : dict, optional
-        The parameters that made the spectrogram images (those of
-        ``crowdnb.dataset.preprocess``), stored in the checkpoint so that
-        ``crowdnb.predict`` can make the same images from any audio file.
+    preprocessing : PreprocessConfig or its dict, optional
+        The settings that made the images (checked here), stored in the checkpoint so that :mod:`crowdnb.predict` makes the
+        same images from any audio file.
     leakage : dict, optional
-        The split's leakage figure (``crowdnb.splits.temporal_leakage``);
+        The split's leakage figure (:func:`crowdnb.splits.temporal_leakage`);
         computed from ``start_s``/``end_s`` when not given and possible.
     progress : bool
         Show progress bars.
 
     Returns
     -------
-    dict
-        The metrics, also written to ``out_dir/metrics.json``: ``accuracy``,
-        ``accuracy_ci95`` (bootstrap over blocks), ``accuracy_ci95_clip``
-        (cluster bootstrap over clips), ``n_correct``, ``n_test``,
-        ``per_class`` (precision, recall, f1, support), ``macro_f1``,
-        ``confusion``, ``clip_accuracy`` (majority vote),
-        ``clip_accuracy_mean_probability``, ``clip_vote``, ``clips``,
-        ``test_loss``, ``final_train_loss``, ``final_train_accuracy``,
-        ``classes``, ``counts``, ``leakage``, ``pretrained``,
-        ``pretrained_reason``, ``weights_info``, ``training`` (times, images
-        per second, iterations), ``device``, ``environment``, ``params``,
-        ``seed``, ``preprocessing``, ``files``.
+    TrainResult
 
     Raises
     ------
     ParameterError
-        For a parameter out of range, or a batch larger than the training set.
+        For a setting out of range, or a minibatch larger than the training set.
     DataError
         For a malformed block table, a missing image, or a test label absent
         from training.
     """
     from tqdm import tqdm
 
-    # --- parameters -------------------------------------------------------
-    epochs = _check_positive_int(epochs, "epochs")
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    validate_every = _check_positive_int(validate_every, "validate_every", allow_none=True)
-    validation_blocks = _check_positive_int(validation_blocks, "validation_blocks", allow_none=True)
+    if not isinstance(recipe, TrainRecipe):
+        raise ParameterError(f"recipe must be a TrainRecipe, not {type(recipe).__name__}")
     num_threads = _check_positive_int(num_threads, "num_threads", allow_none=True)
     eval_batch_size = _check_positive_int(eval_batch_size, "eval_batch_size")
     bootstrap_resamples = _check_positive_int(bootstrap_resamples, "bootstrap_resamples")
-    lr = _check_nonnegative(lr, "lr")
-    new_layer_lr_factor = _check_nonnegative(new_layer_lr_factor, "new_layer_lr_factor")
-    momentum = _check_nonnegative(momentum, "momentum")
-    weight_decay = _check_nonnegative(weight_decay, "weight_decay")
-    dev = resolve_device(device)
     if precision not in PRECISIONS:
         raise ParameterError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if on_missing_weights not in ("fallback", "error"):
-        raise ParameterError(f"on_missing_weights must be 'fallback' or 'error', not {on_missing_weights!r}")
-    if not (weights in ("imagenet", "none") or Path(weights).is_file()):
-        raise ParameterError(
-            f"weights must be 'imagenet', 'none' or the path of a state-dict file; {str(weights)!r} is neither"
-        )
-    seed = int(seed)
-    preprocessing = _plain(preprocessing) if preprocessing is not None else None
-    params = {
-        "weights": str(weights), "on_missing_weights": on_missing_weights, "epochs": epochs,
-        "batch_size": batch_size, "lr": lr, "new_layer_lr_factor": new_layer_lr_factor,
-        "momentum": momentum, "weight_decay": weight_decay, "validate_every": validate_every,
-        "validation_blocks": validation_blocks, "drop_last": bool(drop_last), "seed": seed,
-        "device": str(device), "deterministic": bool(deterministic), "num_threads": num_threads,
-        "precision": precision,
-        "eval_batch_size": eval_batch_size, "bootstrap_resamples": bootstrap_resamples,
-        "image_root": str(image_root), "out_dir": str(out_dir),
-    }
+    dev, seed = resolve_device(device), int(seed)
+    data = _prepare_data(train_blocks, test_blocks, image_root=Path(image_root), classes=classes,
+                         device=dev, progress=progress)
+    n_train = len(data.train)
+    if recipe.drop_last and recipe.batch_size > n_train:
+        raise ParameterError(f"batch_size {recipe.batch_size} is larger than the training set "
+                             f"({n_train} blocks); with drop_last (MATLAB's behaviour) no "
+                             "minibatch would be left")
+    per_epoch = n_train // recipe.batch_size if recipe.drop_last else math.ceil(n_train / recipe.batch_size)
+    val_index = _validation_subset(len(data.test), recipe.validation_blocks, seed)
+    x_val, y_val = data.x_test[val_index.to(dev)], data.y_test[val_index]
+    loop = _Loop(per_epoch * recipe.epochs, recipe.validate_every, dev)
 
-    # --- data --------------------------------------------------------------
-    train = _check_blocks(train_blocks, "train")
-    test = _check_blocks(test_blocks, "test")
-    labels = sorted(set(train["label"].astype(str)) | set(test["label"].astype(str)))
-    classes = [str(c) for c in classes] if classes is not None else labels
-    unknown = sorted(set(labels) - set(classes))
-    if unknown:
-        raise DataError(f"labels {', '.join(unknown)} are not among classes {classes}")
-    absent = sorted(set(test["label"].astype(str)) - set(train["label"].astype(str)))
-    if absent:
-        raise DataError(f"test label(s) {', '.join(absent)} have no training block; the model cannot learn them")
-    if len(classes) < 2:
-        raise DataError(f"training needs at least 2 classes, the blocks have {classes}")
-    n_train = len(train)
-    if drop_last and batch_size > n_train:
-        raise ParameterError(
-            f"batch_size {batch_size} is larger than the training set ({n_train} blocks); with drop_last "
-            "(MATLAB's behaviour) no minibatch would be left"
-        )
-    class_index = {c: i for i, c in enumerate(classes)}
-    y_train = torch.tensor([class_index[c] for c in train["label"].astype(str)], dtype=torch.long)
-    y_test = torch.tensor([class_index[c] for c in test["label"].astype(str)], dtype=torch.long)
-
-    if leakage is None and all(c in train.columns and c in test.columns for c in ("start_s", "end_s")):
-        leakage_info: dict[str, Any] | None = {**temporal_leakage(train, test), "source": "computed"}
-    elif leakage is not None:
-        leakage_info = {**_plain(leakage), "source": "caller"}
-    else:
-        leakage_info = None
-
-    root = Path(image_root)
-    t0 = time.perf_counter()
-    x_train = load_images([root / p for p in train["image_path"].astype(str)], progress=progress)
-    x_test = load_images([root / p for p in test["image_path"].astype(str)], progress=progress)
-    if x_train.shape[1:] != x_test.shape[1:]:
-        raise DataError(f"training images are {tuple(x_train.shape[2:])}, test images {tuple(x_test.shape[2:])}")
-    decode_s = time.perf_counter() - t0
-    # The images live on the device: on a GPU, no copy per minibatch.
-    x_train, x_test = x_train.to(dev), x_test.to(dev)
-    y_train_dev = y_train.to(dev)
-    normalization = image_normalization()
-
-    if validation_blocks is not None and validation_blocks < len(test):
-        subset = np.sort(np.random.default_rng([seed, 1]).choice(len(test), validation_blocks, replace=False))
-        val_index = torch.from_numpy(subset)
-    else:
-        val_index = torch.arange(len(test))
-    x_val, y_val = x_test[val_index.to(dev)], y_test[val_index]
-
-    iterations_per_epoch = n_train // batch_size if drop_last else math.ceil(n_train / batch_size)
-    n_iterations = iterations_per_epoch * epochs
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    history: list[dict[str, Any]] = []
     with _torch_state(seed, bool(deterministic), num_threads, dev):
-        model, weights_info = build_model(
-            len(classes), weights=weights, on_missing_weights=on_missing_weights, seed=seed, progress=progress
-        )
+        model, weights_info = build_model(len(data.classes), weights=weights,
+                                          on_missing_weights=on_missing_weights, seed=seed,
+                                          progress=progress)
         model = prepare_model(model, dev, precision)
-        context = compute_context(precision, dev)
-        groups = _param_groups(model, lr, new_layer_lr_factor, weight_decay)
-        optimizer = torch.optim.SGD(groups, lr=lr, momentum=momentum, fused=dev.type in ("cpu", "cuda"))
-        loss_fn = nn.CrossEntropyLoss()
+        groups = _param_groups(model, recipe.lr, recipe.new_layer_lr_factor, recipe.weight_decay)
+        optimizer = torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum,
+                                    fused=dev.type in ("cpu", "cuda"))
         shuffle = torch.Generator().manual_seed(seed)
 
-        def validate(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float, float]:
-            t = time.perf_counter()
-            probs, logits = predict_proba(model, x, normalization=normalization, device=dev,
-                                          batch_size=eval_batch_size, precision=precision)
-            model.train()
-            loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), y).item())
-            accuracy = float((probs.argmax(axis=1) == y.numpy()).mean())
-            return loss, accuracy, time.perf_counter() - t
+        def validate(last: bool) -> tuple[dict[str, Any], int]:
+            x, y = (data.x_test, data.y_test) if last else (x_val, y_val)
+            return evaluate(model, x, y, device=dev, batch_size=eval_batch_size,
+                            precision=precision), len(y)
 
-        train_steps_s = 0.0
-        validation_s = 0.0
-        images_trained = 0
-        running_loss = torch.zeros((), device=dev)
-        running_correct = torch.zeros((), dtype=torch.long, device=dev)
-        running_n = 0
-        iteration = 0
-        t_start = time.perf_counter()
-        bar = tqdm(total=n_iterations, desc="training", unit="it", disable=not progress)
+        bar = tqdm(total=loop.n_iterations, desc="training", unit="it", disable=not progress)
+
+        def on_step(row: dict[str, Any] | None) -> None:
+            bar.update(1)
+            if row is not None:
+                bar.set_postfix(val_acc=f"{row['val_accuracy']:.3f}", val_loss=f"{row['val_loss']:.3f}")
+
         model.train()
-        segment_start = time.perf_counter()
-        for epoch in range(1, epochs + 1):
+        loop.start()
+        for epoch in range(1, recipe.epochs + 1):
             order = torch.randperm(n_train, generator=shuffle).to(dev)
-            for b in range(iterations_per_epoch):
-                index = order[b * batch_size:(b + 1) * batch_size]
-                inputs = model_input(x_train[index], normalization, precision)
-                targets = y_train_dev[index]
-                optimizer.zero_grad(set_to_none=True)
-                with context:
-                    outputs = model(inputs)
-                    loss = loss_fn(outputs, targets)
-                loss.backward()
-                optimizer.step()
-                iteration += 1
-                images_trained += len(index)
-                running_loss += loss.detach() * len(index)
-                running_correct += (outputs.detach().argmax(dim=1) == targets).sum()
-                running_n += len(index)
-                bar.update(1)
-                last = iteration == n_iterations
-                if iteration == 1 or last or (validate_every is not None and iteration % validate_every == 0):
-                    _sync(dev)
-                    train_steps_s += time.perf_counter() - segment_start
-                    if last:
-                        val_loss, val_acc, dt = validate(x_test, y_test)
-                        n_val = len(test)
-                    else:
-                        val_loss, val_acc, dt = validate(x_val, y_val)
-                        n_val = len(val_index)
-                    validation_s += dt
-                    history.append({
-                        "iteration": iteration, "epoch": epoch,
-                        "train_loss": float(running_loss.item()) / running_n,
-                        "train_accuracy": float(running_correct.item()) / running_n,
-                        "val_loss": val_loss, "val_accuracy": val_acc, "n_val": n_val,
-                        "elapsed_s": time.perf_counter() - t_start,
-                    })
-                    running_loss.zero_()
-                    running_correct.zero_()
-                    running_n = 0
-                    bar.set_postfix(val_acc=f"{val_acc:.3f}", val_loss=f"{val_loss:.3f}")
-                    segment_start = time.perf_counter()
+            train_one_epoch(model, optimizer, data, loop, epoch=epoch, order=order,
+                            batch_size=recipe.batch_size, iterations=per_epoch,
+                            precision=precision, validate=validate, on_step=on_step)
         bar.close()
-        train_time_s = time.perf_counter() - t_start
-
-        t = time.perf_counter()
-        probs, logits = predict_proba(model, x_test, normalization=normalization, device=dev,
-                                      batch_size=eval_batch_size, precision=precision)
-        final_eval_s = time.perf_counter() - t
-        test_loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), y_test).item())
+        train_time_s = time.perf_counter() - loop.started
+        final = evaluate(model, data.x_test, data.y_test, device=dev, batch_size=eval_batch_size,
+                         precision=precision)
         state_dict = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
-    # --- outputs -----------------------------------------------------------
-    predictions = pd.DataFrame({
-        "block_id": test["block_id"].to_numpy(),
-        "clip_id": test["clip_id"].astype(str).to_numpy(),
-        "label": test["label"].astype(str).to_numpy(),
-        "predicted": [classes[i] for i in probs.argmax(axis=1)],
-    })
-    for column in ("start_s", "end_s"):
-        if column in test.columns:
-            predictions.insert(len(predictions.columns) - 1, column, test[column].to_numpy())
-    predictions["correct"] = predictions["label"] == predictions["predicted"]
-    for i, c in enumerate(classes):
-        predictions[f"prob_{c}"] = probs[:, i]
-
-    evaluation = evaluate_predictions(predictions, classes, n_resamples=bootstrap_resamples, seed=seed)
-    per_class_counts = {
-        name: {c: int((table["label"].astype(str) == c).sum()) for c in classes}
-        for name, table in (("train", train), ("test", test))
+    predictions = _predictions(data, final["probabilities"])
+    params = {**recipe.to_dict(), "weights": str(weights), "on_missing_weights": on_missing_weights,
+              "seed": seed, "device": str(device), "deterministic": bool(deterministic),
+              "num_threads": num_threads, "precision": precision, "eval_batch_size": eval_batch_size,
+              "bootstrap_resamples": bootstrap_resamples, "image_root": str(image_root),
+              "out_dir": str(out_dir) if out_dir is not None else None}
+    metrics = {
+        **evaluate_predictions(predictions, data.classes, n_resamples=bootstrap_resamples, seed=seed),
+        "test_loss": final["loss"],
+        **_record(data, loop, final, weights_info, groups, recipe, train_time_s=train_time_s,
+                  n_validation=len(val_index), leakage=leakage),
+        "device": str(dev), "environment": environment_info(), "params": params, "seed": seed,
+        "preprocessing": _preprocessing(preprocessing),
+        "files": dict(FILES),
     }
-    files = {"metrics": "metrics.json", "history": "history.csv", "predictions": "predictions.csv",
-             "checkpoint": "model.pt"}
-    metrics: dict[str, Any] = {
-        **evaluation,
-        "test_loss": test_loss,
-        "final_train_loss": history[-1]["train_loss"],
-        "final_train_accuracy": history[-1]["train_accuracy"],
-        "classes": classes,
-        "counts": {
-            "train_blocks": n_train, "test_blocks": int(len(test)),
-            "train_clips": int(train["clip_id"].nunique()), "test_clips": int(test["clip_id"].nunique()),
-            "train_per_class": per_class_counts["train"], "test_per_class": per_class_counts["test"],
-            "validation_blocks": int(len(val_index)),
-        },
-        "leakage": leakage_info,
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT, "architecture": weights_info["architecture"],
+        "state_dict": state_dict, "classes": data.classes, "normalization": image_normalization(),
+        "image_size": [int(data.x_train.shape[2]), int(data.x_train.shape[3])],
+        # the run's folders stay out: the same training gives the same bytes anywhere
+        "preprocessing": metrics["preprocessing"],
+        "params": {k: v for k, v in params.items() if k not in ("image_root", "out_dir")},
+        "seed": seed,
+        "model_info": weights_info, "versions": library_versions(),
+    }
+    result = TrainResult(metrics, pd.DataFrame(loop.history), predictions, checkpoint)
+    if out_dir is not None:
+        write_artifacts(result, out_dir)
+    return result
+
+
+def _record(data: _Data, loop: _Loop, final: dict[str, Any], weights_info: dict[str, Any],
+            groups: list[dict[str, Any]], recipe: TrainRecipe, *, train_time_s: float,
+            n_validation: int, leakage: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What a training did besides its scores: counts, weights, times, rates."""
+    n_train, per_epoch = len(data.train), loop.n_iterations // recipe.epochs
+    return {
+        "final_train_loss": loop.history[-1]["train_loss"],
+        "final_train_accuracy": loop.history[-1]["train_accuracy"],
+        "classes": data.classes,
+        "counts": _counts(data, n_validation),
+        "leakage": _leakage(data, leakage),
         "pretrained": bool(weights_info["pretrained"]),
         "pretrained_reason": weights_info["reason"],
         "weights_info": weights_info,
         "training": {
-            "time_s": train_time_s,
-            "train_steps_s": train_steps_s,
-            "validation_s": validation_s,
-            "n_validations": len(history),
-            "final_evaluation_s": final_eval_s,
-            "decode_s": decode_s,
-            "images_trained": images_trained,
-            "train_images_per_s": images_trained / train_steps_s if train_steps_s > 0 else math.nan,
-            "eval_images_per_s": len(test) / final_eval_s if final_eval_s > 0 else math.nan,
-            "n_iterations": n_iterations,
-            "iterations_per_epoch": iterations_per_epoch,
-            "images_discarded_per_epoch": n_train - iterations_per_epoch * batch_size if drop_last else 0,
+            "time_s": train_time_s, "train_steps_s": loop.train_steps_s,
+            "validation_s": loop.validation_s, "n_validations": len(loop.history),
+            "final_evaluation_s": final["seconds"], "decode_s": data.decode_s,
+            "images_trained": loop.images,
+            "train_images_per_s": loop.images / loop.train_steps_s if loop.train_steps_s > 0 else math.nan,
+            "eval_images_per_s": len(data.test) / final["seconds"] if final["seconds"] > 0 else math.nan,
+            "n_iterations": loop.n_iterations, "iterations_per_epoch": per_epoch,
+            "images_discarded_per_epoch": n_train - per_epoch * recipe.batch_size if recipe.drop_last else 0,
             "param_groups": [{k: g[k] for k in ("name", "lr", "weight_decay")} for g in groups],
         },
-        "device": str(dev),
-        "environment": environment_info(),
-        "params": params,
-        "seed": seed,
-        "preprocessing": preprocessing,
-        "files": files,
     }
 
-    checkpoint = {
-        "format": CHECKPOINT_FORMAT,
-        "architecture": weights_info["architecture"],
-        "state_dict": state_dict,
-        "classes": classes,
-        "normalization": normalization,
-        "image_size": [int(x_train.shape[2]), int(x_train.shape[3])],
-        "preprocessing": preprocessing,
-        "params": params,
-        "seed": seed,
-        "model_info": weights_info,
-        "versions": library_versions(),
-    }
-    with atomic_path(out_dir / files["checkpoint"]) as tmp:
-        torch.save(checkpoint, tmp)
-    write_table(out_dir / files["history"], pd.DataFrame(history))
-    write_table(out_dir / files["predictions"], predictions)
-    write_json(out_dir / files["metrics"], metrics)
-    return metrics
+
+def _preprocessing(preprocessing: PreprocessConfig | Mapping[str, Any] | None) -> dict | None:
+    """The settings that made the images, checked, in the form checkpoints keep."""
+    if preprocessing is None:
+        return None
+    if not isinstance(preprocessing, PreprocessConfig):
+        preprocessing = PreprocessConfig.from_dict(preprocessing, where="preprocessing")
+    return preprocessing.to_dict()
+
+
+def _validation_subset(n_test: int, validation_blocks: int | None, seed: int) -> torch.Tensor:
+    if validation_blocks is not None and validation_blocks < n_test:
+        rng = np.random.default_rng([seed, 1])
+        return torch.from_numpy(np.sort(rng.choice(n_test, validation_blocks, replace=False)))
+    return torch.arange(n_test)
+
+
+def _counts(data: _Data, n_validation: int) -> dict[str, Any]:
+    per_class = {name: {c: int((table["label"].astype(str) == c).sum()) for c in data.classes}
+                 for name, table in (("train", data.train), ("test", data.test))}
+    return {"train_blocks": len(data.train), "test_blocks": len(data.test),
+            "train_clips": int(data.train["clip_id"].nunique()),
+            "test_clips": int(data.test["clip_id"].nunique()),
+            "train_per_class": per_class["train"], "test_per_class": per_class["test"],
+            "validation_blocks": int(n_validation)}
+
+
+def _leakage(data: _Data, leakage: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if leakage is not None:
+        return {**_plain(leakage), "source": "caller"}
+    if all(c in data.train.columns and c in data.test.columns for c in ("start_s", "end_s")):
+        return {**temporal_leakage(data.train, data.test), "source": "computed"}
+    return None
+
+
+def write_artifacts(result: TrainResult, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write a training's metrics, history, predictions and checkpoint (:data:`FILES`).
+
+    Every file is written atomically; the checkpoint's bytes depend only on
+    what it holds (not on the temporary name it was written under), so the
+    same training gives the same file.
+
+    Returns
+    -------
+    dict[str, Path]
+        The path of each file, by role.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {role: out_dir / name for role, name in FILES.items()}
+    # torch.save names the records inside its zip after the file it is given;
+    # a buffer gets the same fixed name ("archive") every time.
+    buffer = io.BytesIO()
+    torch.save(result.checkpoint, buffer)
+    with atomic_path(paths["checkpoint"]) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+    write_table(paths["history"], result.history)
+    write_table(paths["predictions"], result.predictions)
+    write_json(paths["metrics"], result.metrics)
+    return paths

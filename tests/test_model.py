@@ -185,6 +185,12 @@ def test_predict_proba_sums_to_one_and_ignores_batching():
     assert probs.shape == (5, 2) and logits.shape == (5, 2)
     assert abs(probs.sum(axis=1) - 1).max() < 1e-12
     assert abs(probs - whole).max() < 1e-5
+    # dropout is off while predicting, and the caller's mode comes back afterwards
+    again, _ = predict_proba(model, images, device="cpu", batch_size=2)
+    assert abs(again - probs).max() < 1e-6
+    assert model.training
+    model.eval()
+    predict_proba(model, images[:1], device="cpu")
     assert not model.training
 
 

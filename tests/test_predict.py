@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,11 +12,13 @@ import pytest
 import scipy.signal
 import soundfile as sf
 
+from crowdnb.config import AudioConfig, ImageConfig, PreprocessConfig, SpectrogramConfig, TrainRecipe
 from crowdnb.dataset import preprocess
-from crowdnb.errors import AudioError, DataError
+from crowdnb.errors import AudioError, DataError, ParameterError
+from crowdnb.evaluation import clip_vote
 from crowdnb.files import read_json
 from crowdnb.model import load_checkpoint, predict_proba
-from crowdnb.predict import predict_file, register_cli, resolve_preprocessing
+from crowdnb.predict import checkpoint_preprocessing, predict_file, register_cli
 from crowdnb.train import load_images, train_model
 
 SR = 44100
@@ -45,12 +48,17 @@ def trained_on_audio(tmp_path_factory):
             sf.write(path, noise(4.0, band, seed=len(rows)), SR)
             rows.append({"clip_id": f"{label}{i}", "event_id": f"{label}{i}", "label": label, "path": str(path)})
     data = root / "data"
-    blocks = preprocess(pd.DataFrame(rows), data, progress=False)
+    made = preprocess(pd.DataFrame(rows), data, progress=False)
+    blocks = made.blocks
+    # The settings as the preprocessing stage records them, stored in the checkpoint.
     params = read_json(data / "params.json")
+    assert params["preprocessing"] == made.config.to_dict()
     train, test = blocks[blocks["clip_id"].str.endswith("0")], blocks[blocks["clip_id"].str.endswith("1")]
-    train_model(train, test, image_root=data, out_dir=root / "run", weights="none", epochs=1, batch_size=3,
-                seed=0, progress=False, preprocessing=params, bootstrap_resamples=100)
-    return {"root": root, "data": data, "blocks": blocks, "checkpoint": root / "run" / "model.pt"}
+    train_model(train, test, image_root=data, out_dir=root / "run", weights="none",
+                recipe=TrainRecipe(epochs=1, batch_size=3), seed=0, progress=False,
+                preprocessing=params["preprocessing"], bootstrap_resamples=100)
+    return {"root": root, "data": data, "blocks": blocks, "config": made.config,
+            "checkpoint": root / "run" / "model.pt"}
 
 
 def test_predictor_reproduces_the_training_images(trained_on_audio):
@@ -64,7 +72,12 @@ def test_predictor_reproduces_the_training_images(trained_on_audio):
     assert np.allclose(table["start_s"], blocks["start_s"], atol=1 / SR)
     assert np.allclose(table["end_s"] - table["start_s"], 2.0, atol=1 / SR)
     assert np.allclose(table["loudness_lufs"], blocks["loudness_lufs"], atol=1e-6)
+    assert np.allclose(table["gain_db"], blocks["gain_db"], atol=1e-6)
+    assert table["clipped"].dtype == bool
+    assert table["clipped"].tolist() == blocks["clipped"].tolist()
     model, meta = load_checkpoint(t["checkpoint"])
+    # The checkpoint carries the settings that made the training images.
+    assert checkpoint_preprocessing(meta) == t["config"]
     images = load_images([t["data"] / p for p in blocks["image_path"]])
     expected, _ = predict_proba(model, images, normalization=meta["normalization"], device="cpu")
     probs = table[[f"prob_{c}" for c in meta["classes"]]].to_numpy()
@@ -86,9 +99,54 @@ def test_clip_label_by_vote_and_dropped_blocks(trained_on_audio, tmp_path):
     assert dropped["reason"].str.contains("silent").all()
     assert dropped[[c for c in table.columns if c.startswith("prob_")]].isna().all().all()
     assert (dropped["label"] == "").all()
-    kept = table[table["kept"]]
-    votes = kept["label"].value_counts()
-    assert label == votes.index[0] or votes.iloc[0] == votes.iloc[-1]
+    assert not dropped["clipped"].any()
+
+    # The expected clip label, worked out here from the kept blocks' probabilities
+    # alone: each block votes for its most probable class; the most votes win, and
+    # a tie goes to the tied class with the higher mean probability.
+    classes = sorted(c[len("prob_"):] for c in table.columns if c.startswith("prob_"))
+    probs = table.loc[table["kept"], [f"prob_{c}" for c in classes]].to_numpy(float)
+    assert np.isfinite(probs).all() and np.allclose(probs.sum(axis=1), 1.0)
+    counts = np.bincount(probs.argmax(axis=1), minlength=len(classes))
+    mean_prob = probs.mean(axis=0)
+    tied = np.flatnonzero(counts == counts.max())
+    expected_vote = classes[int(tied[np.argmax(mean_prob[tied])])]
+    assert label == expected_vote
+    assert table.loc[table["kept"], "label"].tolist() == [classes[i] for i in probs.argmax(axis=1)]
+
+    # The default aggregate is the highest mean probability over the kept blocks
+    # only (the dropped ones' NaN would otherwise poison the mean).
+    table_mean, label_mean = predict_file(path, t["checkpoint"], device="cpu")
+    assert label_mean == classes[int(np.argmax(mean_prob))]
+    np.testing.assert_array_equal(table_mean[[f"prob_{c}" for c in classes]].to_numpy(),
+                                  table[[f"prob_{c}" for c in classes]].to_numpy())
+
+
+@pytest.mark.parametrize(
+    "labels, mean_probability, expected",
+    [
+        # A majority wins even against the mean probability.
+        (["a", "a", "b"], [0.3, 0.7], "a"),
+        (["b", "b", "b", "a"], [0.9, 0.1], "b"),
+        # A tie goes to the tied class with the higher mean probability ...
+        (["a", "b"], [0.4, 0.6], "b"),
+        (["b", "a"], [0.6, 0.4], "a"),
+        # ... and only among the tied classes: "c" has the highest mean but one vote.
+        (["a", "b", "a", "b", "c"], [0.3, 0.2, 0.5], "a"),
+        # A single block decides alone.
+        (["c"], [0.1, 0.1, 0.8], "c"),
+    ],
+)
+def test_clip_vote_rule(labels, mean_probability, expected):
+    classes = ["a", "b", "c"][: len(mean_probability)]
+    assert clip_vote(labels, mean_probability, classes) == expected
+    # The result does not depend on the order of the blocks.
+    assert clip_vote(labels[::-1], mean_probability, classes) == expected
+
+
+def test_clip_vote_needs_a_block():
+    with pytest.raises(DataError, match="at least one block"):
+        clip_vote([], [0.5, 0.5], ["a", "b"])
 
 
 def test_short_or_bad_files(trained_on_audio, tmp_path):
@@ -128,12 +186,69 @@ def test_cli_table_and_json(trained_on_audio, capsys, tmp_path):
     assert "error" in second
 
 
-def test_resolve_preprocessing_forms():
-    flat = resolve_preprocessing({"hop_s": 0.5, "frame_hop_s": 0.01, "db_range": [-120.0, -20.0]})
-    assert flat["audio"]["hop_s"] == 0.5 and flat["mel"]["hop_s"] == 0.01
-    assert flat["image"]["db_range"] == (-120.0, -20.0) and flat["image"]["out_size"] == (227, 227)
-    nested = resolve_preprocessing({"audio": {"sr": 32000}, "mel": {"n_mels": 64}, "image": {}, "run_hash": "x"})
-    assert nested["audio"]["sr"] == 32000 and nested["mel"]["n_mels"] == 64
-    assert resolve_preprocessing(None)["audio"]["target_lufs"] == -23.0
-    with pytest.raises(DataError, match="wobble"):
-        resolve_preprocessing({"wobble": 1})
+def _non_default_config() -> PreprocessConfig:
+    config = PreprocessConfig().replace(
+        audio=AudioConfig(sr=32000, block_s=1.5, hop_s=0.5, low_hz=50.0, high_hz=12000.0, order=2,
+                          target_lufs=-20.0),
+        spectrogram=SpectrogramConfig(win_length=512, frame_hop_s=0.01, n_fft=4096, n_mels=64,
+                                      fmin=40.0, fmax=15000.0),
+        image=ImageConfig(db_low=-120.0, db_high=-20.0, n_colors=32, colormap="viridis",
+                          size=(200, 210), out_size=(224, 224)),
+    )
+    # Every setting differs from the paper's, so a setting lost on the way back shows.
+    paper = PreprocessConfig().flat()
+    assert all(value != paper[name] for name, value in config.flat().items())
+    return config
+
+
+def test_checkpoint_preprocessing_round_trips_a_config(tmp_path):
+    import torch
+
+    config = _non_default_config()
+    meta = {"preprocessing": config.to_dict()}
+    assert checkpoint_preprocessing(meta) == config
+    # As a checkpoint holds it: through JSON (tuples become lists) and through torch.save.
+    via_json = json.loads(json.dumps(meta))
+    assert via_json["preprocessing"]["image"]["size"] == [200, 210]
+    back = checkpoint_preprocessing(via_json)
+    assert back == config
+    assert back.image.size == (200, 210) and back.image.db_range == (-120.0, -20.0)
+    assert back.spectrogram.frame_hop_s == 0.01 and back.audio.hop_s == 0.5
+    torch.save(meta, tmp_path / "meta.pt")
+    assert checkpoint_preprocessing(torch.load(tmp_path / "meta.pt", weights_only=True)) == config
+    # A part left out keeps the paper's values for that part only.
+    partial = {"preprocessing": {"audio": config.audio.to_dict()}}
+    assert checkpoint_preprocessing(partial) == PreprocessConfig().replace(audio=config.audio)
+
+
+def test_checkpoint_without_settings_warns_and_uses_the_papers():
+    for meta in ({}, {"preprocessing": None}, {"preprocessing": {}}):
+        with pytest.warns(UserWarning, match="old.pt: stores no preprocessing settings"):
+            assert checkpoint_preprocessing(meta, where="old.pt") == PreprocessConfig()
+
+
+@pytest.mark.parametrize(
+    "stored, message",
+    [
+        # Names that are not settings: the message names the unknown one.
+        ({"wobble": 1}, r"PreprocessConfig has no setting\(s\) wobble "),  # not a part
+        ({"audio": {"wobble": 1}}, r"AudioConfig has no setting\(s\) wobble "),
+        ({"mel": {"n_mels": 64}}, r"has no setting\(s\) mel "),  # the spectrogram part's old name
+        ({"spectrogram": {"hop_s": 0.01}}, r"has no setting\(s\) hop_s "),  # frame_hop_s's old name
+        # Values a setting cannot take: the message names the setting.
+        ({"audio": {"sr": -5}}, r"\bsr must be >= 1000, got -5"),
+        ({"audio": {"sr": "44100"}}, r"\bsr must be an integer"),
+        ({"image": {"db_low": -20.0, "db_high": -120.0}}, r"db_high \(-120 dB\) must be above db_low"),
+        ({"spectrogram": {"n_fft": 256}}, r"n_fft \(256\) must be at least win_length"),
+    ],
+)
+def test_checkpoint_preprocessing_names_a_bad_setting(stored, message):
+    # The config refuses it with a ParameterError naming it ...
+    with pytest.raises(ParameterError, match=message):
+        PreprocessConfig.from_dict(stored)
+    # ... and the predictor reports it as a malformed checkpoint (DataError, as
+    # documented), naming the checkpoint and the setting.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a bad setting is an error, not the paper's fallback
+        with pytest.raises(DataError, match=r"^model\.pt: .*" + message):
+            checkpoint_preprocessing({"preprocessing": stored}, where="model.pt")

@@ -30,7 +30,7 @@ import soundfile as sf
 from crowdnb import DataError, ParameterError
 from crowdnb.clips import read_clips
 from crowdnb.sources import (
-    REPORT_FILE, build_audioset_manifest, collect, collect_audioset, collect_folder,
+    REPORT_FILE, Collection, build_audioset_manifest, collect, collect_audioset, collect_folder,
     collect_manifest, load_mapping, read_class_labels, read_segments, register_cli,
 )
 
@@ -181,9 +181,13 @@ EXPECTED_FOLDER_CLIPS = {
 def test_folder_collects_mixed_formats_and_reports_the_rest(recordings, tmp_path):
     before = {p: sha(p) for p in recordings.rglob("*") if p.is_file()}
     out = tmp_path / "mine"
-    table = collect_folder(recordings, out, progress=False)
+    result = collect_folder(recordings, out, progress=False)
+    assert isinstance(result, Collection) and result.folder == out
+    table = result.clips
 
     assert set(table["clip_id"]) == set(EXPECTED_FOLDER_CLIPS)
+    # The returned table has absolute paths to the written files.
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in table["path"])
     written = pd.read_csv(out / "clips.csv", keep_default_na=False).set_index("clip_id")
     for clip_id, (label, event, sr, channels, duration, rel) in EXPECTED_FOLDER_CLIPS.items():
         row = written.loc[clip_id]
@@ -197,6 +201,8 @@ def test_folder_collects_mixed_formats_and_reports_the_rest(recordings, tmp_path
     assert {p: sha(p) for p in recordings.rglob("*") if p.is_file()} == before
 
     report = report_of(out)
+    # The returned report is the one written.
+    assert {r.item: (r.status, r.reason) for r in result.report.itertuples()} == report
     assert report["neutral/short.wav"] == ("failed", "shorter than one block (2 s): 0.50 s")
     assert report["neutral/empty.wav"] == ("failed", "empty file (0 bytes)")
     assert report["neutral/notes.wav"][0] == "failed"
@@ -217,7 +223,8 @@ def test_folder_collects_mixed_formats_and_reports_the_rest(recordings, tmp_path
 
 def test_folder_short_clip_threshold_and_reference_mode(recordings, tmp_path):
     out = tmp_path / "all"
-    table = collect_folder(recordings, out, min_duration_s=0.0, copy=False, progress=False)
+    table = collect_folder(recordings, out, min_duration_s=0.0, copy=False,
+                           progress=False).clips
     short = table.set_index("clip_id").loc["neutral_short"]
     assert abs(short.duration_s - 0.5) < 1e-3
     # Referenced, not copied: absolute paths to the originals, no audio folder.
@@ -247,7 +254,7 @@ def test_folder_csv_rejects_traversal_bad_labels_and_duplicates(tmp_path):
         "missing.wav,joy,,\n"
     )
     out = tmp_path / "out"
-    table = collect_folder(csv, out, progress=False).set_index("clip_id")
+    table = collect_folder(csv, out, progress=False).clips.set_index("clip_id")
 
     assert set(table.index) == {"takes_cheer", "riot"}
     assert table.loc["takes_cheer", "event_id"] == "final_2014"
@@ -284,7 +291,9 @@ def test_manifest_downloads_only_the_range_and_reruns_from_cache(web, tmp_path):
     plan = collect_manifest(manifest, out, dry_run=True, progress=False)
     assert list(plan["status"]) == ["to download", "to download"] and not out.exists()
 
-    table = collect_manifest(manifest, out, progress=False).set_index("clip_id")
+    result = collect_manifest(manifest, out, progress=False)
+    assert result.folder == out and result.messages == []  # no network trouble
+    table = result.clips.set_index("clip_id")
     assert list(table.index) == ["stadium_1500_4000", f"{table.iloc[1].event_id}_500_3500"]
     stadium = table.loc["stadium_1500_4000"]
     assert abs(stadium.duration_s - 2.5) < 0.1
@@ -315,7 +324,8 @@ def test_manifest_downloads_only_the_range_and_reruns_from_cache(web, tmp_path):
     again = collect_manifest(manifest, out, progress=False)
     assert sum(web.hits.values()) == hits  # nothing downloaded again
     assert {r[1] for r in report_of(out).values()} == {"cached (not downloaded again)"}
-    assert list(again["sha256"]) == list(table["sha256"])
+    assert set(again.report["reason"]) == {"cached (not downloaded again)"}
+    assert list(again.clips["sha256"]) == list(table["sha256"])
     assert set(collect_manifest(manifest, out, dry_run=True, progress=False)["status"]) \
         == {"cached"}
 
@@ -336,8 +346,11 @@ def test_manifest_unreachable_host_reports_once_and_keeps_the_rest(web, closed_p
     )
     out = tmp_path / "out"
     with caplog.at_level(logging.WARNING, logger="crowdnb.sources"):
-        table = collect_manifest(manifest, out, progress=False, retries=0)
+        result = collect_manifest(manifest, out, progress=False, retries=0)
+    table = result.clips
     assert sorted(table["label"]) == ["joy", "neutral"]
+    assert list(result.report["status"]) == \
+        ["collected", "failed", "skipped", "skipped", "collected"]
     statuses = [status for status, _ in report_of(out).values()]
     assert statuses == ["collected", "failed", "skipped", "skipped", "collected"]
     reasons = [reason for _, reason in report_of(out).values()]
@@ -346,6 +359,7 @@ def test_manifest_unreachable_host_reports_once_and_keeps_the_rest(web, closed_p
     messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(messages) == 1 and "could not reach 127.0.0.1" in messages[0]
     assert "Traceback" not in messages[0] and "rerun" in messages[0]
+    assert result.messages == messages  # what was logged is also returned
 
     only_dead = tmp_path / "dead.csv"
     only_dead.write_text(f"url,start,end,label\n{dead}/x.wav,0,3,joy\n{dead}/y.wav,0,3,joy\n")
@@ -494,7 +508,8 @@ def test_audioset_collects_through_lists_download_and_manifest(web, audioset_lis
     options = dict(lists=["balanced_train", "eval"], per_class=2, seed=0,
                    base_url=f"{web.url}/csv", url_template=f"{web.url}/media/{{ytid}}.wav",
                    progress=False)
-    table = collect_audioset(out, **options)
+    result = collect_audioset(out, **options)
+    table = result.clips
 
     assert sorted(table["label"]) == ["anger", "anger", "joy", "joy", "neutral", "neutral"]
     assert set(table.loc[table["label"] == "anger", "proxy"]) == {True}
@@ -503,6 +518,9 @@ def test_audioset_collects_through_lists_download_and_manifest(web, audioset_lis
     assert np.allclose(table["duration_s"], 3.0, atol=0.1)
     assert table["event_id"].str.startswith("yt_").all()
     assert len(pd.read_csv(out / "manifest.csv")) == 6
+    selection = result.selection.set_index("label")
+    assert selection["selected"].to_dict() == {"joy": 2, "neutral": 2, "anger": 2}
+    assert bool(selection.loc["anger", "proxy"]) and not bool(selection.loc["joy", "proxy"])
     card = (out / "card.md").read_text()
     assert "Proxy classes: anger" in card and "Booing" in card and "CC BY 4.0" in card
     list_hits = {p: n for p, n in web.hits.items() if p.startswith("/csv/")}
@@ -512,11 +530,11 @@ def test_audioset_collects_through_lists_download_and_manifest(web, audioset_lis
     hits = sum(web.hits.values())
     again = collect_audioset(out, **options)
     assert sum(web.hits.values()) == hits  # lists and clips come from the cache
-    assert list(again["sha256"]) == list(table["sha256"])
+    assert list(again.clips["sha256"]) == list(table["sha256"])
     # The lists can also be a local folder (downloaded by hand).
     local = collect_audioset(tmp_path / "as_local", **{**options, "base_url": str(audioset_lists),
                                                         "cache_dir": out / "downloads"})
-    assert list(local["clip_id"]) == list(table["clip_id"])
+    assert list(local.clips["clip_id"]) == list(table["clip_id"])
     assert sum(web.hits.values()) == hits
 
 
@@ -574,17 +592,22 @@ def test_crowdnb_command_reports_errors_in_one_line(recordings, tmp_path, capsys
 
 def test_folder_rerun_into_the_input_folder_does_not_collect_itself(recordings):
     out = recordings / "joy" / "collection"
-    first = collect_folder(recordings, out, progress=False)
-    again = collect_folder(recordings, out, progress=False)
+    first = collect_folder(recordings, out, progress=False).clips
+    again = collect_folder(recordings, out, progress=False).clips
     assert list(again["clip_id"]) == list(first["clip_id"])
     assert list(again["sha256"]) == list(first["sha256"])
 
 
 def test_synthetic_source_writes_collections_with_reports(tmp_path):
-    table = collect("synthetic", tmp_path / "syn", preset="smoke", seed=0, workers=1,
-                    progress=False)
+    result = collect("synthetic", tmp_path / "syn", preset="smoke", seed=0, workers=1,
+                     progress=False)
+    table = result.clips
     assert set(table["label"]) == {"joy", "anger", "neutral"}
     assert set(table["source"]) == {"synthetic"}
+    assert result.collections == {name: tmp_path / "syn" / name
+                                  for name in ("emotions", "football")}
+    assert result.folder == result.collections["emotions"]
+    assert sorted(result.report["item"]) == sorted(table["clip_id"])
     for name in ("emotions", "football"):
         folder = tmp_path / "syn" / name
         report = pd.read_csv(folder / REPORT_FILE)

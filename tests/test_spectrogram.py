@@ -1,4 +1,4 @@
-"""Tests of crowdnb.spectrogram: PSD level, mel bands, colours, images, plots.
+"""Tests of crowdnb.spectrogram (PSD level, mel bands, colours, images) and its plots.
 
 Levels are checked in dB against what a signal of known power must give;
 frequencies in Hz and mel bands; colours against MATLAB's jet formula.
@@ -16,6 +16,8 @@ import pytest  # noqa: E402
 import scipy.signal  # noqa: E402
 
 from crowdnb import ParameterError  # noqa: E402
+from crowdnb.config import ImageConfig, PreprocessConfig  # noqa: E402
+from crowdnb.plots import plot_gallery, plot_spectrogram, plot_waveform  # noqa: E402
 from crowdnb.spectrogram import (  # noqa: E402
     colormap_palette,
     hop_length,
@@ -24,9 +26,6 @@ from crowdnb.spectrogram import (  # noqa: E402
     mel_filterbank,
     mel_psd_db,
     mel_to_hz,
-    plot_gallery,
-    plot_spectrogram,
-    plot_waveform,
     render_image,
     spectrogram_image,
     to_image,
@@ -74,12 +73,28 @@ def test_hop_of_4_5_ms_rounds_to_whole_samples(sr, hop):
 @pytest.mark.parametrize("sr", RATES)
 def test_every_mel_band_holds_an_fft_bin_at_default_settings(sr):
     weights = mel_filterbank(sr)  # n_fft=2048, n_mels=128
-    assert weights.shape == (128, 1025)
+    assert weights.shape == (128, 1025) and weights.dtype == np.float64
     assert ((weights > 0).sum(axis=1) >= 1).all()
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-12)
-    # No weight outside the band: below fmin or above min(fmax, Nyquist).
+    # No weight outside the band: below fmin or above min(fmax, Nyquist). A bin
+    # that falls exactly on the top edge (Nyquist at 16 kHz) may keep a
+    # rounding residue of the triangle's zero (~1e-16), nothing more.
     freqs = np.arange(1025) * sr / 2048
-    assert weights[:, (freqs <= 20.0) | (freqs >= min(20000.0, sr / 2))].sum() == 0
+    outside = weights[:, (freqs <= 20.0) | (freqs >= min(20000.0, sr / 2))]
+    assert np.abs(outside).max() <= 1e-12
+
+
+def test_filters_are_triangles_centred_on_the_htk_mel_grid():
+    # Band k rises from edge k to its centre k + 1 and falls to edge k + 2, with
+    # edges equally spaced in HTK mel (1000 Hz = 1000 mel) from 20 Hz to 20 kHz.
+    weights = mel_filterbank(SR)
+    edges = band_edges_hz(SR)
+    freqs = np.arange(1025) * SR / 2048
+    for k in range(128):
+        lo, centre, hi = edges[k], edges[k + 1], edges[k + 2]
+        expected = np.clip(np.minimum((freqs - lo) / (centre - lo), (hi - freqs) / (hi - centre)),
+                           0, None)
+        np.testing.assert_allclose(weights[k], expected / expected.sum(), atol=1e-9)
 
 
 def test_too_coarse_fft_is_refused_with_a_remedy():
@@ -145,7 +160,7 @@ def test_fmax_above_nyquist_is_lowered():
 
 @pytest.mark.parametrize(
     "kwargs, name",
-    [({"n_fft": 256}, "n_fft"), ({"win_length": 0}, "win_length"), ({"hop_s": -1.0}, "hop_s"),
+    [({"n_fft": 256}, "n_fft"), ({"win_length": 0}, "win_length"), ({"frame_hop_s": -1.0}, "frame_hop_s"),
      ({"fmin": 30000.0}, "fmin"), ({"n_mels": 0}, "n_mels")],
 )
 def test_mel_psd_db_validates(kwargs, name):
@@ -241,7 +256,30 @@ def test_spectrogram_image_is_alexnet_sized_with_low_frequencies_at_the_bottom()
 def test_render_image_equals_the_whole_chain():
     y = noise(0.05)
     np.testing.assert_array_equal(render_image(mel_psd_db(y, SR)), spectrogram_image(y, SR))
-    assert spectrogram_image(y, SR, colormap="gray", n_mels=64, n_fft=1024).shape == (227, 227, 3)
+    config = PreprocessConfig.from_flat(colormap="gray", n_mels=64, n_fft=1024)
+    picture = spectrogram_image(y, SR, config=config)
+    assert picture.shape == (227, 227, 3)
+    # The config's spectrogram and image settings are the ones used: the same
+    # chain with them spelled out gives the same picture, and it differs from
+    # the paper's settings.
+    S = mel_psd_db(y, SR, win_length=400, frame_hop_s=0.0045, n_fft=1024, n_mels=64, fmin=20.0,
+                   fmax=20000.0)
+    assert S.shape[0] == 64
+    np.testing.assert_array_equal(picture, render_image(S, image=ImageConfig(colormap="gray")))
+    assert not np.array_equal(picture, spectrogram_image(y, SR))
+    # A grey colormap draws grey pixels.
+    assert (picture[..., 0] == picture[..., 1]).all() and (picture[..., 1] == picture[..., 2]).all()
+
+
+def test_render_image_uses_the_image_config():
+    # A dB grid constant at -60 dB is one colour: the one the config's range and
+    # palette give it, at the config's output size.
+    S = np.full((128, 444), -60.0)
+    image = ImageConfig(db_low=-100.0, db_high=-20.0, n_colors=16, out_size=(100, 120))
+    picture = render_image(S, image=image)
+    assert picture.shape == (100, 120, 3) and picture.dtype == np.uint8
+    palette = np.round(matlab_jet(16) * 255).astype(np.uint8)
+    assert (picture == palette[int((-60 + 100) / 80 * 16)]).all()
 
 
 # ---------------------------------------------------------------------------

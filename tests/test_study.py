@@ -105,59 +105,13 @@ def test_require_stage_names_the_missing_stage_and_how_to_run_it(tmp_path):
     assert read_summary(tmp_path, "03_spectrogram_generation") == {"n_images": 6}
 
 
-def test_pretrained_admonition_follows_the_metrics():
-    from crowdnb.book import pretrained_admonition
-
-    scratch = {"pretrained": False, "pretrained_reason": "ImageNet weights unavailable (offline)"}
-    tuned = {"pretrained": True, "pretrained_reason": "", "weights_info": {"source": "/w/alexnet.pth"}}
-    text = pretrained_admonition(scratch)
-    assert ":class: warning" in text and "NOT used" in text and "(offline)" in text
-    text = pretrained_admonition([tuned, scratch])
-    assert ":class: warning" in text and "1 of the 2 networks" in text
-    text = pretrained_admonition([tuned, tuned])
-    assert "NOT" not in text and ":class: note" in text and "/w/alexnet.pth" in text
-
-
-def test_blocks_are_placed_within_their_action_and_by_the_shot():
-    import pandas as pd
-
-    from crowdnb.book import accuracy_by_phase, accuracy_by_position, shot_times
-
-    clips = pd.DataFrame({"clip_id": ["a", "b"], "duration_s": [9.0, 6.0],
-                          "params": ['{"clip": {"buildup_s": 5.0}}', '{"buildup_s": 3.0}']})
-    # 2 s blocks every 1 s; centres at 1, 4.5 and 8 s in a (thirds of 9 s: 0-3, 3-6, 6-9 s).
-    predictions = pd.DataFrame({
-        "clip_id": ["a", "a", "a", "b", "b"],
-        "start_s": [0.0, 3.5, 7.0, 0.0, 4.0],
-        "end_s": [2.0, 5.5, 9.0, 2.0, 6.0],
-        "label": ["goal"] * 3 + ["no_goal"] * 2,
-        "correct": [False, True, True, False, True],
-    })
-    parts = accuracy_by_position(predictions, clips, n_parts=3).set_index("part")
-    # b's blocks: centres 1 s (start) and 5 s (end third of 6 s).
-    assert parts["n_blocks"].tolist() == [2, 1, 2]
-    assert parts.loc["start", "accuracy"] == 0.0 and parts.loc["end", "accuracy"] == 1.0
-    shots = shot_times(clips)
-    assert shots.to_dict() == {"a": 5.0, "b": 3.0}
-    phases = accuracy_by_phase(predictions, shots).set_index("phase")
-    assert phases["n_blocks"].tolist() == [2, 1, 2]  # ends before, contains, starts after
-    assert phases.loc["build-up", "accuracy"] == 0.0
-    assert phases.loc["after the shot", "accuracy"] == 1.0
-    assert shot_times(clips.assign(params=["{}", "{}"])) is None
-
-
-def test_dataset_card_becomes_a_dropdown_without_headings(tmp_path):
-    from crowdnb.book import card_markdown
-
-    (tmp_path / "card.md").write_text("# Title\n\nSome text.\n\n## Per class\n\n| a |\n| --- |\n| 1 |\n")
-    text = card_markdown(tmp_path / "card.md", title="Card")
-    assert text.startswith("::::{admonition} Card\n:class: dropdown")
-    assert "**Title**" in text and "**Per class**" in text
-    assert not any(line.startswith("#") for line in text.splitlines())
-
-
 # ---------------------------------------------------------------------------
 # The smoke study
+
+
+def _text(html: str) -> str:
+    """A page's text: tags removed, whitespace collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
 
 
 def _book_sources(target: Path) -> Path:
@@ -207,8 +161,17 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
         page = (html / "book" / "executed" / f"{stage}.html").read_text(encoding="utf-8")
         assert expected in page, stage
     # Glued numbers reached the prose (a missing key fails the build above).
-    results = (html / "book" / "executed" / "07_results.html").read_text(encoding="utf-8")
-    assert f"{metrics['accuracy']:.3f}" in results
+    # The results page quotes this run's accuracy and interval in its sentence, not
+    # just somewhere on the page.
+    results = _text((html / "book" / "executed" / "07_results.html").read_text(encoding="utf-8"))
+    ci = metrics["accuracy_ci95_clip"]
+    assert (f"Emotions, random split: {metrics['accuracy']:.3f} [{ci['low']:.3f}, "
+            f"{ci['high']:.3f}]") in results
+    # The recipe is worded once, from this run's values, on every training page.
+    for stage in ("04_random_split_training", "05_clip_split_training", "06_goal_nogoal_study"):
+        page = (html / "book" / "executed" / f"{stage}.html").read_text(encoding="utf-8")
+        assert "The training recipe: stochastic gradient descent" in page, stage
+        assert f"for {metrics['params']['epochs']} epochs" in page, stage
 
 
 def test_sweep_files_resolve_for_every_point():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,12 +11,22 @@ import pytest
 import torch
 from PIL import Image
 
+from crowdnb.config import PreprocessConfig, TrainRecipe
 from crowdnb.errors import DataError, ParameterError
+from crowdnb.evaluation import bootstrap_accuracy, evaluate_predictions
 from crowdnb.files import read_json
+from crowdnb.model import IMAGENET_MEAN, IMAGENET_STD, build_model, load_checkpoint, predict_proba
 from crowdnb.splits import clip_split, random_split
-from crowdnb.train import bootstrap_accuracy, evaluate_predictions, load_images, train_model
+from crowdnb.train import FILES, TrainResult, _param_groups, evaluate, load_images, train_model, write_artifacts
+
+PREPROCESSING = PreprocessConfig.from_flat(sr=22050, block_s=2.0, n_mels=64)
 
 SIZE = 227
+CLASSES = ["bars", "stripes"]
+PROB_COLUMNS = [f"prob_{c}" for c in CLASSES]
+#: The fields of metrics["training"] that are wall-clock measurements.
+TIMING = {"time_s", "train_steps_s", "validation_s", "final_evaluation_s", "decode_s",
+          "train_images_per_s", "eval_images_per_s"}
 
 
 def make_image_set(root, *, n_per_class: int = 24, blocks_per_clip: int = 4, seed: int = 0) -> pd.DataFrame:
@@ -48,6 +59,30 @@ def make_image_set(root, *, n_per_class: int = 24, blocks_per_clip: int = 4, see
     return pd.DataFrame(rows)
 
 
+def images_of(root, blocks: pd.DataFrame) -> tuple[torch.Tensor, np.ndarray]:
+    """The blocks' images (uint8) and their class indices."""
+    images = load_images([root / p for p in blocks["image_path"]])
+    return images, np.array([CLASSES.index(c) for c in blocks["label"]])
+
+
+def plain_logits(model: torch.nn.Module, images: torch.Tensor) -> np.ndarray:
+    """The network's float32 outputs, normalised by hand (no crowdnb helper), without dropout."""
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    model.eval()
+    with torch.no_grad():
+        return model((images.float() / 255.0 - mean) / std).double().numpy()
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def without_timing(metrics: dict) -> dict:
+    return {**metrics, "training": {k: v for k, v in metrics["training"].items() if k not in TIMING}}
+
+
 @pytest.fixture(scope="module")
 def image_set(tmp_path_factory):
     root = tmp_path_factory.mktemp("images")
@@ -56,17 +91,23 @@ def image_set(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(image_set, tmp_path_factory):
-    """A short training (2 epochs) whose files and metrics the tests below inspect."""
+    """A short training (2 epochs) whose files and metrics the tests below inspect.
+
+    At a learning rate high enough (from random weights) that the network
+    tells the two patterns apart: its outputs vary from image to image, so the
+    tests of its probabilities and predicted classes below are not trivial.
+    """
     root, blocks = image_set
     train, test = random_split(blocks, test_fraction=0.25, seed=0)
     out = tmp_path_factory.mktemp("run")
     rng_before = torch.get_rng_state()
-    metrics = train_model(
-        train, test, image_root=root, out_dir=out, weights="none", epochs=2, batch_size=8, lr=1e-2,
-        validate_every=3, seed=0, progress=False, preprocessing={"sr": 44100, "block_s": 2.0},
+    result = train_model(
+        train, test, image_root=root, out_dir=out, weights="none",
+        recipe=TrainRecipe(epochs=2, batch_size=8, lr=3e-2, validate_every=3), seed=0, progress=False,
+        preprocessing=PREPROCESSING,
     )
-    return {"metrics": metrics, "out": out, "train": train, "test": test,
-            "rng_unchanged": torch.equal(rng_before, torch.get_rng_state())}
+    return {"result": result, "metrics": result.metrics, "out": out, "root": root, "train": train,
+            "test": test, "rng_unchanged": torch.equal(rng_before, torch.get_rng_state())}
 
 
 @pytest.mark.slow  # about 10 s on an idle 2-core CPU, 25-30 s on a busy one
@@ -74,8 +115,8 @@ def test_model_learns_the_two_patterns(image_set, tmp_path):
     # From random weights (no ImageNet here), so at a higher learning rate than the paper's.
     root, blocks = image_set
     train, test = random_split(blocks, test_fraction=0.25, seed=0)
-    m = train_model(train, test, image_root=root, out_dir=tmp_path, weights="none", epochs=4, batch_size=8,
-                    lr=1e-2, seed=0, progress=False)
+    m = train_model(train, test, image_root=root, out_dir=tmp_path, weights="none",
+                    recipe=TrainRecipe(epochs=4, batch_size=8, lr=1e-2), seed=0, progress=False).metrics
     # 12 test images; chance is 0.5. At least 11 correct has p < 0.01 under chance.
     assert m["n_test"] == 12
     assert m["accuracy"] >= 11 / 12
@@ -84,13 +125,27 @@ def test_model_learns_the_two_patterns(image_set, tmp_path):
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
 
 
+def test_train_model_returns_what_it_writes(trained):
+    result, out = trained["result"], trained["out"]
+    assert isinstance(result, TrainResult)
+    assert set(FILES.values()) == {"metrics.json", "history.csv", "predictions.csv", "model.pt"}
+    assert all((out / name).is_file() for name in FILES.values())
+    assert result.metrics["files"] == FILES
+    pd.testing.assert_frame_equal(pd.read_csv(out / "history.csv"), result.history, check_exact=False)
+    predictions = pd.read_csv(out / "predictions.csv")
+    pd.testing.assert_frame_equal(predictions, result.predictions, check_exact=False, check_dtype=False)
+    on_disk = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
+    assert set(on_disk) == set(result.checkpoint)
+    assert all(torch.equal(on_disk["state_dict"][k], v) for k, v in result.checkpoint["state_dict"].items())
+
+
 def test_metrics_file_and_contents(trained):
     m = trained["metrics"]
     on_disk = read_json(trained["out"] / "metrics.json")
     assert on_disk["accuracy"] == m["accuracy"]
     for key in ("accuracy_ci95", "accuracy_ci95_clip", "per_class", "confusion", "clip_accuracy",
                 "training", "device", "environment", "pretrained", "pretrained_reason", "params",
-                "seed", "counts", "leakage", "preprocessing"):
+                "seed", "counts", "leakage", "preprocessing", "test_loss"):
         assert key in on_disk, key
     assert m["accuracy_ci95"]["low"] <= m["accuracy"] <= m["accuracy_ci95"]["high"]
     assert m["accuracy_ci95_clip"]["low"] <= m["accuracy"] <= m["accuracy_ci95_clip"]["high"]
@@ -107,7 +162,15 @@ def test_metrics_file_and_contents(trained):
     assert sum(v["support"] for v in m["per_class"].values()) == 12
     # Random split with 1 s hop: the leakage is computed from start_s/end_s.
     assert m["leakage"]["source"] == "computed" and m["leakage"]["n_test"] == 12
-    assert m["preprocessing"] == {"sr": 44100, "block_s": 2.0}
+    assert m["preprocessing"] == PREPROCESSING.to_dict()
+    # The recipe is recorded whole, next to the call's other settings.
+    assert {k: m["params"][k] for k in TrainRecipe().to_dict()} == \
+        TrainRecipe(epochs=2, batch_size=8, lr=3e-2, validate_every=3).to_dict()
+    # The scores are evaluate_predictions' of the predictions written.
+    predictions = pd.read_csv(trained["out"] / "predictions.csv")
+    again = evaluate_predictions(predictions, m["classes"], n_resamples=2000, seed=0)
+    for key in ("accuracy", "accuracy_ci95", "accuracy_ci95_clip", "confusion", "per_class", "clips"):
+        assert on_disk[key] == again[key], key
 
 
 def test_matlab_minibatch_semantics(trained):
@@ -116,16 +179,39 @@ def test_matlab_minibatch_semantics(trained):
     assert t["iterations_per_epoch"] == 4 and t["images_discarded_per_epoch"] == 4
     assert t["n_iterations"] == 8 and t["images_trained"] == 8 * 8
     groups = {g["name"]: g for g in t["param_groups"]}
-    assert groups["new layer weights"]["lr"] == pytest.approx(0.2)
-    assert groups["new layer biases"]["lr"] == pytest.approx(0.2)
-    assert groups["pretrained layers weights"]["lr"] == pytest.approx(0.01)
+    # The new layer learns 20 times faster than the others.
+    assert groups["new layer weights"]["lr"] == pytest.approx(0.6)
+    assert groups["new layer biases"]["lr"] == pytest.approx(0.6)
+    assert groups["pretrained layers weights"]["lr"] == pytest.approx(0.03)
+    assert groups["pretrained layers biases"]["lr"] == pytest.approx(0.03)
     assert groups["pretrained layers weights"]["weight_decay"] == pytest.approx(1e-4)
     assert groups["new layer biases"]["weight_decay"] == 0.0
     assert groups["pretrained layers biases"]["weight_decay"] == 0.0
     history = pd.read_csv(trained["out"] / "history.csv")
     # Validation after the first iteration, every 3, and after the last.
     assert history["iteration"].tolist() == [1, 3, 6, 8]
+    assert history["epoch"].tolist() == [1, 1, 2, 2]
     assert (history["n_val"] == 12).all()
+    assert t["n_validations"] == 4
+
+
+def test_param_groups_split_every_parameter_once():
+    model, _ = build_model(2, weights="none", seed=0)
+    groups = _param_groups(model, 1e-3, 20.0, 5e-4)
+    names = {id(p): n for n, p in model.named_parameters()}
+    members = {g["name"]: sorted(names[id(p)] for p in g["params"]) for g in groups}
+    assert sorted(n for ns in members.values() for n in ns) == sorted(names.values())
+    assert members["new layer weights"] == ["classifier.6.weight"]
+    assert members["new layer biases"] == ["classifier.6.bias"]
+    assert all(n.endswith("weight") for n in members["pretrained layers weights"])
+    assert all(n.endswith("bias") for n in members["pretrained layers biases"])
+    by_name = {g["name"]: g for g in groups}
+    assert by_name["new layer weights"]["lr"] == pytest.approx(2e-2)
+    assert by_name["new layer biases"]["lr"] == pytest.approx(2e-2)
+    assert by_name["pretrained layers biases"]["lr"] == pytest.approx(1e-3)
+    assert by_name["pretrained layers weights"]["weight_decay"] == pytest.approx(5e-4)
+    assert by_name["new layer weights"]["weight_decay"] == pytest.approx(5e-4)
+    assert by_name["new layer biases"]["weight_decay"] == 0.0
 
 
 def test_checkpoint_holds_what_made_it(trained):
@@ -133,17 +219,41 @@ def test_checkpoint_holds_what_made_it(trained):
     assert checkpoint["classes"] == ["bars", "stripes"]
     assert checkpoint["normalization"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
     assert checkpoint["image_size"] == [227, 227]
-    assert checkpoint["preprocessing"] == {"sr": 44100, "block_s": 2.0}
-    assert checkpoint["params"]["lr"] == 1e-2 and checkpoint["params"]["epochs"] == 2
+    assert checkpoint["preprocessing"] == PREPROCESSING.to_dict()
+    assert "out_dir" not in checkpoint["params"] and "image_root" not in checkpoint["params"]
+    assert checkpoint["params"]["lr"] == 3e-2 and checkpoint["params"]["epochs"] == 2
     assert checkpoint["seed"] == 0 and checkpoint["model_info"]["pretrained"] is False
     assert checkpoint["state_dict"]["classifier.6.weight"].shape == (2, 4096)
 
 
-def test_predictions_file_matches_metrics(trained):
+def test_predictions_are_the_softmax_of_the_saved_network(trained):
+    """The written probabilities are what the saved weights compute, and the prediction is their argmax."""
     predictions = pd.read_csv(trained["out"] / "predictions.csv")
+    test = trained["test"]
     assert len(predictions) == 12
+    assert predictions["block_id"].tolist() == test["block_id"].tolist()
+    assert predictions["label"].tolist() == test["label"].tolist()
+    model, meta = load_checkpoint(trained["out"] / "model.pt")
+    images, labels = images_of(trained["root"], test)
+    logits = plain_logits(model, images)
+    probs = predictions[PROB_COLUMNS].to_numpy()
+    assert np.allclose(probs, softmax(logits), rtol=0, atol=1e-5)
+    # The predicted class is the argmax of the logits (decisive here: no near-ties, both classes).
+    assert np.abs(logits[:, 0] - logits[:, 1]).min() > 1e-4
+    assert set(predictions["predicted"]) == set(CLASSES)
+    assert predictions["predicted"].tolist() == [CLASSES[i] for i in logits.argmax(axis=1)]
+    assert predictions["correct"].tolist() == (predictions["predicted"] == predictions["label"]).tolist()
     assert predictions["correct"].mean() == pytest.approx(trained["metrics"]["accuracy"])
-    assert np.allclose(predictions[["prob_bars", "prob_stripes"]].sum(axis=1), 1.0)
+    # The test loss is the mean cross-entropy of those logits.
+    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    assert trained["metrics"]["test_loss"] == pytest.approx(-log_probs[np.arange(12), labels].mean(), abs=1e-5)
+    # evaluate() agrees: its probabilities are the softmax of its logits.
+    scored = evaluate(model, images, torch.from_numpy(labels), device=torch.device("cpu"), batch_size=5,
+                      precision="float32")
+    assert np.allclose(scored["logits"], logits, rtol=0, atol=1e-4)
+    assert np.allclose(scored["probabilities"], softmax(scored["logits"]), rtol=0, atol=1e-12)
+    assert scored["accuracy"] == pytest.approx(trained["metrics"]["accuracy"])
+    assert scored["loss"] == pytest.approx(trained["metrics"]["test_loss"], abs=1e-5)
 
 
 def test_training_leaves_global_rng_alone(trained):
@@ -154,45 +264,90 @@ def test_same_seed_same_result_when_deterministic(image_set, tmp_path):
     root, blocks = image_set
     train, test = clip_split(blocks, seed=1)
     train = train.groupby("label").head(8)  # 16 images: 2 minibatches
-    kwargs = dict(image_root=root, weights="none", epochs=1, batch_size=8, lr=1e-2, seed=5,
-                  deterministic=True, progress=False, bootstrap_resamples=200)
-    a = train_model(train, test, out_dir=tmp_path / "a", **kwargs)
-    b = train_model(train, test, out_dir=tmp_path / "b", **kwargs)
+    kwargs = dict(image_root=root, weights="none", recipe=TrainRecipe(epochs=1, batch_size=8, lr=1e-2),
+                  seed=5, deterministic=True, progress=False, bootstrap_resamples=200)
+    # The same call twice, into the same folder: the second overwrites the first's files.
+    run = tmp_path / "run"
+    a = train_model(train, test, out_dir=run, **kwargs)
+    files_a = {name: (run / name).read_bytes() for name in FILES.values()}
+    b = train_model(train, test, out_dir=run, **kwargs)
+    files_b = {name: (run / name).read_bytes() for name in FILES.values()}
     c = train_model(train, test, out_dir=tmp_path / "c", **{**kwargs, "seed": 6})
-    ha, hb, hc = (pd.read_csv(tmp_path / x / "history.csv") for x in "abc")
-    columns = ["train_loss", "train_accuracy", "val_loss", "val_accuracy"]
-    pd.testing.assert_frame_equal(ha[columns], hb[columns], check_exact=True)
-    assert not np.allclose(ha["train_loss"], hc["train_loss"])
-    for key in ("accuracy", "accuracy_ci95", "accuracy_ci95_clip", "confusion", "per_class", "test_loss"):
-        assert a[key] == b[key], key
-    sa = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
-    sb = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+    assert files_a["model.pt"] == files_b["model.pt"]  # byte for byte
+    assert files_a["predictions.csv"] == files_b["predictions.csv"]
+    assert without_timing(a.metrics) == without_timing(b.metrics)
+    assert a.metrics["training"].keys() >= TIMING
+    assert without_timing(read_json(run / "metrics.json")) == without_timing(b.metrics)
+    columns = ["iteration", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "n_val"]
+    pd.testing.assert_frame_equal(a.history[columns], b.history[columns], check_exact=True)
+    assert not np.allclose(a.history["train_loss"], c.history["train_loss"])
+    sa, sc = a.checkpoint["state_dict"], c.checkpoint["state_dict"]
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+    # The checkpoint's bytes do not depend on the file name they are written under.
+    write_artifacts(a, tmp_path / "copy")
+    assert (tmp_path / "copy" / "model.pt").read_bytes() == files_a["model.pt"]
     assert not torch.are_deterministic_algorithms_enabled()
     # A clip split shares no clip: the computed leakage is zero.
-    assert a["leakage"]["n_overlapping"] == 0 and a["leakage"]["n_sharing_clip"] == 0
+    assert a.metrics["leakage"]["n_overlapping"] == 0 and a.metrics["leakage"]["n_sharing_clip"] == 0
 
 
-def test_bfloat16_training_runs_and_is_recorded(image_set, tmp_path):
+def test_bfloat16_training_agrees_with_float32_arithmetic(image_set, tmp_path):
+    # No native bfloat16 on the test machine's CPU: a tiny set (16 training, 6 test images, 2 iterations).
     root, blocks = image_set
     train, test = random_split(blocks, test_fraction=0.25, seed=0)
-    train = train.groupby("label").head(8)
-    m = train_model(train, test, image_root=root, out_dir=tmp_path, weights="none", epochs=1, batch_size=8,
-                    precision="bfloat16", validate_every=None, progress=False, bootstrap_resamples=100)
-    assert m["params"]["precision"] == "bfloat16"
-    predictions = pd.read_csv(tmp_path / "predictions.csv")
-    assert np.allclose(predictions[["prob_bars", "prob_stripes"]].sum(axis=1), 1.0)
+    train, test = train.groupby("label").head(8), test.groupby("label").head(3).reset_index(drop=True)
+    kwargs = dict(image_root=root, weights="none", seed=0, progress=False, bootstrap_resamples=100,
+                  recipe=TrainRecipe(epochs=1, batch_size=8, lr=3e-2, validate_every=None))
+    result = train_model(train, test, out_dir=tmp_path, precision="bfloat16", **kwargs)
+    reference = train_model(train, test, precision="float32", **kwargs)
+    assert result.metrics["params"]["precision"] == "bfloat16"
     # The checkpoint is a plain float32 state dict whatever the arithmetic.
     state = torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]
     assert all(v.dtype == torch.float32 and v.is_contiguous() for v in state.values())
+    # bfloat16 training takes (nearly) the float32 training's steps from the same start:
+    # the two networks differ by a small part of what training changed.
+    start = build_model(2, weights="none", seed=0)[0].state_dict()
+    ref = reference.checkpoint["state_dict"]
+
+    def distance(x, y):
+        return math.sqrt(sum(float(((x[k] - y[k]) ** 2).sum()) for k in x))
+
+    assert distance(ref, start) > 0
+    assert distance(state, ref) < 0.2 * distance(ref, start)
+    assert np.allclose(result.history["train_loss"], reference.history["train_loss"], rtol=0.01, atol=0)
+    # The same weights in float32 give (nearly) the probabilities predicted in bfloat16.
+    predictions = pd.read_csv(tmp_path / "predictions.csv")
+    bf16 = predictions[PROB_COLUMNS].to_numpy()
+    model, _ = load_checkpoint(tmp_path / "model.pt")
+    images, _ = images_of(root, test)
+    fp32 = softmax(plain_logits(model, images))
+    assert np.abs(bf16 - fp32).max() < 0.01
+    assert not np.array_equal(bf16, fp32)  # the evaluation really ran in bfloat16
+    assert (bf16.argmax(axis=1) == fp32.argmax(axis=1)).sum() >= len(test) - 1
+
+
+def test_bfloat16_inference_agrees_with_float32(trained):
+    """On the trained network, bfloat16 and float32 predictions agree (probabilities and classes)."""
+    model, _ = load_checkpoint(trained["out"] / "model.pt")
+    images, _ = images_of(trained["root"], trained["test"].groupby("label").head(3))  # 3 of each
+    fp32, _ = predict_proba(model, images, device="cpu", precision="float32")
+    bf16, logits = predict_proba(model, images, device="cpu", precision="bfloat16")
+    assert np.allclose(bf16, softmax(logits), rtol=0, atol=1e-12)
+    assert np.allclose(fp32, softmax(plain_logits(model, images)), rtol=0, atol=1e-5)
+    assert np.ptp(fp32[:, 0]) > 0.2  # the network's outputs do depend on the image
+    assert np.abs(bf16 - fp32).max() < 0.02
+    assert not np.array_equal(bf16, fp32)  # it really ran in bfloat16
+    assert (bf16.argmax(axis=1) == fp32.argmax(axis=1)).sum() >= 5
 
 
 def test_validation_subset_and_caller_leakage(image_set, tmp_path):
     root, blocks = image_set
     train, test = random_split(blocks, test_fraction=0.25, seed=2)
-    m = train_model(train, test, image_root=root, out_dir=tmp_path, weights="none", epochs=1, batch_size=12,
-                    validate_every=1, validation_blocks=5, progress=False, bootstrap_resamples=100,
-                    leakage={"n_test": 12, "n_overlapping": 7, "fraction": 7 / 12})
+    m = train_model(train, test, image_root=root, out_dir=tmp_path, weights="none",
+                    recipe=TrainRecipe(epochs=1, batch_size=12, validate_every=1, validation_blocks=5),
+                    progress=False, bootstrap_resamples=100,
+                    leakage={"n_test": 12, "n_overlapping": 7, "fraction": 7 / 12}).metrics
     history = pd.read_csv(tmp_path / "history.csv")
     assert history["iteration"].tolist() == [1, 2, 3]
     # Intermediate validations on 5 blocks, the last on all 12.
@@ -206,13 +361,30 @@ def test_train_model_errors(image_set, tmp_path):
     train, test = random_split(blocks, seed=0)
     common = dict(image_root=root, out_dir=tmp_path, weights="none", progress=False)
     with pytest.raises(ParameterError, match="batch_size"):
-        train_model(train, test, batch_size=len(train) + 1, **common)
+        train_model(train, test, recipe=TrainRecipe(batch_size=len(train) + 1), **common)
+    # The recipe checks its values when it is made, before any training.
     with pytest.raises(ParameterError, match="epochs"):
-        train_model(train, test, epochs=0, **common)
+        TrainRecipe(epochs=0)
     with pytest.raises(ParameterError, match="lr"):
-        train_model(train, test, lr=-1.0, **common)
+        TrainRecipe(lr=-1.0)
+    with pytest.raises(ParameterError, match="batch_size"):
+        TrainRecipe(batch_size=0)
+    with pytest.raises(ParameterError, match="momentum"):
+        TrainRecipe(momentum=1.0)
+    with pytest.raises(ParameterError, match="validation_blocks"):
+        TrainRecipe(validation_blocks=0)
+    with pytest.raises(ParameterError, match="drop_last"):
+        TrainRecipe(drop_last=1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TrainRecipe().epochs = 3
+    with pytest.raises(ParameterError, match="recipe"):
+        train_model(train, test, recipe={"epochs": 1}, **common)
+    with pytest.raises(TypeError, match="epochs"):  # recipe settings are no longer keywords
+        train_model(train, test, epochs=1, **common)
     with pytest.raises(ParameterError, match="precision"):
         train_model(train, test, precision="float16", **common)
+    with pytest.raises(ParameterError, match="eval_batch_size"):
+        train_model(train, test, eval_batch_size=0, **common)
     with pytest.raises(ParameterError, match="weights"):
         train_model(train, test, **{**common, "weights": "imagenet22k"})
     with pytest.raises(DataError, match="stripes"):
@@ -223,6 +395,7 @@ def test_train_model_errors(image_set, tmp_path):
         train_model(train, missing, **common)
     with pytest.raises(DataError, match="image_path"):
         train_model(train.drop(columns="image_path"), test, **common)
+    assert not any(tmp_path.iterdir())  # no failed call wrote a file
 
 
 def test_load_images_decodes_pixels_exactly(tmp_path):

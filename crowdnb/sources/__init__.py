@@ -27,7 +27,7 @@ import pandas as pd
 import yaml
 
 from ..errors import ParameterError
-from ._common import REPORT_FILE
+from ._common import REPORT_FILE, Collection
 from .audioset import (
     AUDIOSET_BASE_URL, AUDIOSET_LISTS, build_audioset_manifest, collect_audioset, load_mapping,
     read_class_labels, read_segments,
@@ -38,6 +38,7 @@ from .synthetic import collect_synthetic
 
 __all__ = [
     "SOURCES",
+    "Collection",
     "REPORT_FILE",
     "collect",
     "collect_folder",
@@ -67,7 +68,7 @@ def collect(
     *,
     input: str | os.PathLike | None = None,  # noqa: A002 (the CLI's --input)
     **options: Any,
-) -> pd.DataFrame:
+) -> Collection | pd.DataFrame:
     """Collect clips from ``source`` into the collection folder ``out_dir``.
 
     Parameters
@@ -89,9 +90,10 @@ def collect(
 
     Returns
     -------
-    pd.DataFrame
-        The clips table written to ``out_dir`` (for ``synthetic``: to
-        ``out_dir/emotions``), or the plan with ``dry_run=True``.
+    Collection or pd.DataFrame
+        The collection written to ``out_dir`` (for ``synthetic``: its
+        ``emotions`` collection, with both in ``collections``), or the plan
+        with ``dry_run=True``.
 
     Raises
     ------
@@ -182,10 +184,9 @@ def _run(args: argparse.Namespace) -> int:
         print("dry run, nothing written: " +
               ", ".join(f"{n} {status}" for status, n in counts.items()))
         return 0
-    folder = Path(result.attrs.get("folder", args.out))
-    report = result.attrs.get("report")
-    failed = 0 if report is None else int((report["status"] != "collected").sum())
-    print(f"collected {len(result)} clip(s) ({result['duration_s'].sum():.0f} s) into {folder}"
+    folder, report = result.folder, result.report
+    failed = int((report["status"] != "collected").sum())
+    print(f"collected {len(result.clips)} clip(s) ({result.clips['duration_s'].sum():.0f} s) into {folder}"
           + (f"; {failed} item(s) not collected, see {folder / REPORT_FILE}" if failed else ""))
     return 0
 

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import urllib.parse
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -174,6 +175,34 @@ def place_file(src: Path, dst: Path, *, link: bool) -> None:
         shutil.copy2(src, tmp)
 
 
+@dataclass
+class Collection:
+    """What a source collected.
+
+    Attributes
+    ----------
+    clips : pd.DataFrame
+        The clips table as written (absolute paths).
+    folder : Path
+        The collection folder.
+    report : pd.DataFrame
+        One row per input item: ``item``, ``status``, ``reason``.
+    messages : list of str
+        What the user should know (e.g. a host that could not be reached).
+    collections : dict[str, Path]
+        The synthetic source's two collections (``emotions``, ``football``).
+    selection : pd.DataFrame or None
+        The AudioSet source's per-emotion selection summary.
+    """
+
+    clips: pd.DataFrame
+    folder: Path
+    report: pd.DataFrame
+    messages: list[str] = field(default_factory=list)
+    collections: dict[str, Path] = field(default_factory=dict)
+    selection: pd.DataFrame | None = None
+
+
 def report_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
@@ -187,8 +216,8 @@ def finish_collection(
     description: str,
     extra_columns: tuple[str, ...] = (),
     empty_message: str | None = None,
-) -> pd.DataFrame:
-    """Write the report, the clips table and the card; return the table as read back.
+) -> Collection:
+    """Write the report, the clips table and the card; return the collection as read back.
 
     The report is written first and always, so that a run that collected
     nothing still says why. With no clip collected, :class:`DataError` is
@@ -217,14 +246,11 @@ def finish_collection(
                failures=failures[["item", "reason"]])
     logger.info("collected %d clip(s) into %s; %d item(s) not collected (see %s)",
                 len(table), out_dir, len(failures), REPORT_FILE)
-    table = read_clips(out_dir)
-    table.attrs["report"] = report
-    table.attrs["folder"] = str(out_dir)
-    return table
+    return Collection(clips=read_clips(out_dir), folder=out_dir, report=report)
 
 
 __all__ = [
-    "REPORT_FILE", "REPORT_COLUMNS", "COLLECTED", "FAILED", "SKIPPED", "AUDIO_DIR", "BLOCK_S",
+    "Collection", "REPORT_FILE", "REPORT_COLUMNS", "COLLECTED", "FAILED", "SKIPPED", "AUDIO_DIR", "BLOCK_S",
     "ID_PATTERN", "safe_id", "check_id", "check_url", "host_of", "strip_path", "probe_audio",
     "too_short", "check_min_duration", "place_file", "report_frame", "finish_collection",
     "logger",

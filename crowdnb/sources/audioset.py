@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..clips import validate_label
+from ..clips import markdown_table, validate_label
 from ..errors import DataError, ParameterError
 from ..files import atomic_path, atomic_write, read_json, sha256_file, stable_hash, write_table
-from ._common import BLOCK_S, check_url
+from ._common import BLOCK_S, Collection, check_url
 from .manifest import DEFAULT_CACHE_DIR, collect_rows, default_clip_id
 
 __all__ = [
@@ -388,14 +388,6 @@ def _describe(spec: dict) -> str:
     return text
 
 
-def _markdown(frame: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(frame.columns) + " |",
-             "| " + " | ".join("---" for _ in frame.columns) + " |"]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |"
-              for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
-
-
 # ---------------------------------------------------------------------------
 # The source
 
@@ -417,7 +409,7 @@ def collect_audioset(
     retries: int = 3,
     dry_run: bool = False,
     progress: bool = True,
-) -> pd.DataFrame:
+) -> Collection | pd.DataFrame:
     """Collect crowd clips from AudioSet through the emotion mapping.
 
     Parameters
@@ -454,8 +446,8 @@ def collect_audioset(
     Returns
     -------
     pd.DataFrame
-        The clips table (with a ``proxy`` column); ``.attrs["selection"]``
-        holds the per-emotion summary. With ``dry_run``: the plan.
+        :class:`~crowdnb.sources.Collection` (its clips table has a ``proxy``
+        column; ``selection`` holds the per-emotion summary). With ``dry_run``: the plan.
     """
     out_dir = Path(out_dir)
     names = _check_lists(lists)
@@ -494,7 +486,7 @@ def collect_audioset(
         f"{', '.join(names)} ({len(segments)} segments) through the mapping "
         f"`{spec['source']}`: per-class cap {per_class}, seed {seed}, multi-label rule "
         f"`{rule}` ({_RULE_TEXT[rule]})."
-        f"{proxy_text}\n\n{_markdown(summary)}\n\n{_CITATION}. The audio belongs to the "
+        f"{proxy_text}\n\n{markdown_table(summary)}\n\n{_CITATION}. The audio belongs to the "
         "YouTube uploaders; the selected segments are in `manifest.csv`."
     )
     table = collect_rows(
@@ -502,5 +494,6 @@ def collect_audioset(
         title=f"Collection: {out_dir.name} (AudioSet source)", intro=intro, cache_dir=cache,
         min_duration_s=min_duration_s, duration_tolerance_s=duration_tolerance_s,
         socket_timeout_s=socket_timeout_s, retries=retries, dry_run=dry_run, progress=progress)
-    table.attrs["selection"] = summary
+    if isinstance(table, Collection):
+        table.selection = summary
     return table

@@ -29,6 +29,7 @@ from ..clips import validate_label
 from ..errors import AudioError, DataError, ParameterError
 from ..files import sha256_file
 from ._common import (
+    Collection,
     AUDIO_DIR, BLOCK_S, COLLECTED, FAILED, REPORT_COLUMNS, SKIPPED, check_id, check_min_duration,
     finish_collection, place_file, probe_audio, report_frame, safe_id, strip_path, too_short,
 )
@@ -149,6 +150,45 @@ def _scan_csv(csv_path: Path, data_dir: Path, report: list[dict]) -> list[_Candi
     return candidates
 
 
+def _candidates(input_path: Path, data_dir, out_dir: Path, report: list[dict]) -> tuple[list, str]:
+    """The files a folder tree or a CSV list names, and how the card describes the input."""
+    if input_path.is_dir():
+        if data_dir is not None:
+            raise ParameterError("data_dir: only used with a CSV input (a directory input "
+                                 "is its own data directory)")
+        candidates = _scan_directory(input_path, report, exclude=out_dir.resolve())
+        return candidates, f"the folder tree `{input_path.resolve()}` (one sub-folder per label)"
+    if input_path.is_file():
+        root = Path(data_dir) if data_dir is not None else input_path.parent
+        candidates = _scan_csv(input_path, root, report)
+        return candidates, (f"the CSV list `{input_path.resolve()}` "
+                            f"(files under `{root.resolve()}`)")
+    raise DataError(f"{input_path}: folder source input not found (a directory with one "
+                    "sub-folder per label, or a CSV with path and label columns)")
+
+
+def _clip_row(cand, meta: dict, sha: str, out_dir: Path, *, copy: bool, licence, attribution) -> dict:
+    """Copy a file into the collection (or keep its path); its clips-table row."""
+    if copy:
+        dest = out_dir.resolve() / AUDIO_DIR / cand.label / \
+            f"{cand.clip_id}{cand.path.suffix.lower()}"
+        if not (dest.is_file() and sha256_file(dest) == sha):
+            place_file(cand.path, dest, link=False)
+    else:
+        dest = cand.path.resolve()
+    return {
+        "clip_id": cand.clip_id, "event_id": cand.event_id, "label": cand.label,
+        "path": str(dest), "duration_s": round(meta["duration_s"], 6),
+        "sample_rate": meta["sample_rate"], "channels": meta["channels"],
+        "source": "folder", "seed": "",
+        "params": json.dumps({"original": str(cand.path.resolve()),
+                              "format": meta["format"], "copied": bool(copy)}, sort_keys=True),
+        "licence": cand.licence or licence or "unspecified",
+        "attribution": cand.attribution or attribution or cand.rel.as_posix(),
+        "sha256": sha,
+    }
+
+
 def collect_folder(
     input_path: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -160,7 +200,7 @@ def collect_folder(
     attribution: str = "",
     dry_run: bool = False,
     progress: bool = True,
-) -> pd.DataFrame:
+) -> Collection | pd.DataFrame:
     """Collect labelled recordings from a folder tree or a CSV list.
 
     Parameters
@@ -194,10 +234,10 @@ def collect_folder(
 
     Returns
     -------
-    pd.DataFrame
-        The clips table as written (absolute paths; the report is in
-        ``.attrs["report"]``). With ``dry_run``: the report with the
-        ``label``, ``clip_id`` and ``event_id`` each file would get.
+    Collection or pd.DataFrame
+        The collection (its clips table as written, absolute paths, and its
+        report). With ``dry_run``: the report with the ``label``,
+        ``clip_id`` and ``event_id`` each file would get.
 
     Raises
     ------
@@ -209,19 +249,7 @@ def collect_folder(
     out_dir = Path(out_dir)
     min_duration_s = check_min_duration(min_duration_s)
     report: list[dict] = []
-    if input_path.is_dir():
-        if data_dir is not None:
-            raise ParameterError("data_dir: only used with a CSV input (a directory input "
-                                 "is its own data directory)")
-        candidates = _scan_directory(input_path, report, exclude=out_dir.resolve())
-        described = f"the folder tree `{input_path.resolve()}` (one sub-folder per label)"
-    elif input_path.is_file():
-        root = Path(data_dir) if data_dir is not None else input_path.parent
-        candidates = _scan_csv(input_path, root, report)
-        described = f"the CSV list `{input_path.resolve()}` (files under `{root.resolve()}`)"
-    else:
-        raise DataError(f"{input_path}: folder source input not found (a directory with one "
-                        "sub-folder per label, or a CSV with path and label columns)")
+    candidates, described = _candidates(input_path, data_dir, out_dir, report)
 
     # Default ids are unique per path, but joy/a.wav and joy/a.flac would share one.
     seen_ids: dict[str, str] = {}
@@ -263,25 +291,8 @@ def collect_folder(
         record(COLLECTED, "")
         if dry_run:
             continue
-        if copy:
-            dest = out_dir.resolve() / AUDIO_DIR / cand.label / \
-                f"{cand.clip_id}{cand.path.suffix.lower()}"
-            if not (dest.is_file() and sha256_file(dest) == sha):
-                place_file(cand.path, dest, link=False)
-        else:
-            dest = cand.path.resolve()
-        rows.append({
-            "clip_id": cand.clip_id, "event_id": cand.event_id, "label": cand.label,
-            "path": str(dest), "duration_s": round(meta["duration_s"], 6),
-            "sample_rate": meta["sample_rate"], "channels": meta["channels"],
-            "source": "folder", "seed": "",
-            "params": json.dumps({"original": str(cand.path.resolve()),
-                                  "format": meta["format"], "copied": bool(copy)},
-                                 sort_keys=True),
-            "licence": cand.licence or licence or "unspecified",
-            "attribution": cand.attribution or attribution or cand.rel.as_posix(),
-            "sha256": sha,
-        })
+        rows.append(_clip_row(cand, meta, sha, out_dir, copy=copy, licence=licence,
+                              attribution=attribution))
 
     if dry_run:
         return pd.DataFrame(report, columns=[*REPORT_COLUMNS, "label", "clip_id", "event_id"]

@@ -44,6 +44,7 @@ from ..clips import validate_label
 from ..errors import AudioError, DataError, ParameterError
 from ..files import atomic_write, read_json, sha256_file, stable_hash
 from ._common import (
+    Collection,
     AUDIO_DIR, BLOCK_S, COLLECTED, FAILED, REPORT_COLUMNS, SKIPPED, check_id,
     check_min_duration, check_url, finish_collection, host_of, logger, place_file, probe_audio,
     report_frame, too_short,
@@ -479,7 +480,7 @@ def collect_rows(
     retries: int = 3,
     dry_run: bool = False,
     progress: bool = True,
-) -> pd.DataFrame:
+) -> Collection | pd.DataFrame:
     """Collect the rows of a manifest table (shared by the manifest and AudioSet sources).
 
     See :func:`collect_manifest` for the parameters; ``source`` is the value of
@@ -495,15 +496,7 @@ def collect_rows(
     rows = _check_rows(table, min_duration_s=min_duration_s, report=report)
 
     if dry_run:
-        plan = [{**r, "clip_id": "", "label": "", "url": "", "start": None, "end": None}
-                for r in report]
-        for row in rows:
-            cached = _read_cache(cache_dir / row.key) is not None
-            plan.append({"item": row.item, "status": "cached" if cached else "to download",
-                         "reason": "", "clip_id": row.clip_id, "label": row.label,
-                         "url": row.url, "start": row.start, "end": row.end})
-        return pd.DataFrame(plan, columns=[*REPORT_COLUMNS, "clip_id", "label", "url", "start",
-                                           "end"])
+        return _dry_run_plan(rows, report, cache_dir)
 
     unreachable: dict[str, str] = {}
     counts = {"downloaded": 0, "cached": 0, "network": 0, "skipped": 0}
@@ -539,28 +532,7 @@ def collect_rows(
         if short:
             report.append({"item": row.item, "status": FAILED, "reason": short})
             continue
-        src = entry / _AUDIO_NAME
-        dest = root / AUDIO_DIR / row.label / f"{row.clip_id}.wav"
-        if not (dest.is_file() and (os.path.samefile(src, dest)
-                                    or sha256_file(dest) == meta["sha256"])):
-            place_file(src, dest, link=True)
-        info = meta.get("info") or {}
-        params = {"url": row.url, "start": row.start, "end": row.end, "cache_key": row.key,
-                  "manifest_line": row.line, "yt_dlp": meta.get("yt_dlp"),
-                  **{k: info[k] for k in ("id", "title", "uploader", "webpage_url",
-                                          "extractor", "license") if k in info},
-                  **({"extra": row.extra} if row.extra else {})}
-        clip = {
-            "clip_id": row.clip_id, "event_id": row.event_id, "label": row.label,
-            "path": str(dest), "duration_s": round(meta["duration_s"], 6),
-            "sample_rate": meta["sample_rate"], "channels": meta["channels"],
-            "source": source, "seed": "", "params": json.dumps(params, sort_keys=True),
-            "licence": _licence(row, info), "attribution": _attribution(row, info),
-            "sha256": meta["sha256"],
-        }
-        if row.proxy is not None:
-            clip["proxy"] = bool(row.proxy)
-        clips.append(clip)
+        clips.append(_place_clip(row, meta, entry / _AUDIO_NAME, root, source))
         report.append({"item": row.item, "status": COLLECTED, "reason": how})
 
     summary = None
@@ -570,25 +542,67 @@ def collect_rows(
                    f"{counts['skipped']} row(s) were not attempted. Check the connection (or "
                    f"proxy) and rerun the same command: downloads stay cached in {cache_dir}, "
                    "so a rerun fetches only what is missing.")
-    import yt_dlp.version
-
-    n_failed = sum(r["status"] == FAILED for r in report)
-    description = (
-        f"{intro.strip()}\n\n{len(clips)} clip(s) collected ({counts['downloaded']} "
-        f"downloaded in this run, {counts['cached']} from the cache), {n_failed} failed, {counts['skipped']} not "
-        f"attempted; `collection_report.csv` lists every row. Audio was fetched with yt-dlp "
-        f"{yt_dlp.version.__version__} (audio only, only the time range) and converted to WAV "
-        "by the ffmpeg binary of imageio-ffmpeg. The recordings belong to their authors: the "
-        "licence and attribution columns say what the manifest or the site reported, and "
-        "reuse must respect them."
-    )
+    description = _description(intro, len(clips), counts,
+                               n_failed=sum(r["status"] == FAILED for r in report))
     table_out = finish_collection(clips, report_frame(report), out_dir, title=title,
                                   description=description, extra_columns=("proxy",),
                                   empty_message=summary)
     if summary:
         logger.warning(summary)
-        table_out.attrs["messages"] = [summary]
+        table_out.messages.append(summary)
     return table_out
+
+
+def _dry_run_plan(rows: list, report: list[dict], cache_dir: Path) -> pd.DataFrame:
+    """What a collection would do: each row's status, cached or to download."""
+    plan = [{**r, "clip_id": "", "label": "", "url": "", "start": None, "end": None}
+            for r in report]
+    for row in rows:
+        cached = _read_cache(cache_dir / row.key) is not None
+        plan.append({"item": row.item, "status": "cached" if cached else "to download",
+                     "reason": "", "clip_id": row.clip_id, "label": row.label,
+                     "url": row.url, "start": row.start, "end": row.end})
+    return pd.DataFrame(plan, columns=[*REPORT_COLUMNS, "clip_id", "label", "url", "start", "end"])
+
+
+def _place_clip(row, meta: dict, src: Path, root: Path, source: str) -> dict:
+    """Link (or copy) a downloaded range into the collection; its clips-table row."""
+    dest = root / AUDIO_DIR / row.label / f"{row.clip_id}.wav"
+    if not (dest.is_file() and (os.path.samefile(src, dest)
+                                or sha256_file(dest) == meta["sha256"])):
+        place_file(src, dest, link=True)
+    info = meta.get("info") or {}
+    params = {"url": row.url, "start": row.start, "end": row.end, "cache_key": row.key,
+              "manifest_line": row.line, "yt_dlp": meta.get("yt_dlp"),
+              **{k: info[k] for k in ("id", "title", "uploader", "webpage_url",
+                                      "extractor", "license") if k in info},
+              **({"extra": row.extra} if row.extra else {})}
+    clip = {
+        "clip_id": row.clip_id, "event_id": row.event_id, "label": row.label,
+        "path": str(dest), "duration_s": round(meta["duration_s"], 6),
+        "sample_rate": meta["sample_rate"], "channels": meta["channels"],
+        "source": source, "seed": "", "params": json.dumps(params, sort_keys=True),
+        "licence": _licence(row, info), "attribution": _attribution(row, info),
+        "sha256": meta["sha256"],
+    }
+    if row.proxy is not None:
+        clip["proxy"] = bool(row.proxy)
+    return clip
+
+
+def _description(intro: str, n_clips: int, counts: dict[str, int], *, n_failed: int) -> str:
+    """The card's account of a downloaded collection."""
+    import yt_dlp.version
+
+    return (
+        f"{intro.strip()}\n\n{n_clips} clip(s) collected ({counts['downloaded']} downloaded in "
+        f"this run, {counts['cached']} from the cache), {n_failed} failed, {counts['skipped']} "
+        "not attempted; `collection_report.csv` lists every row. Audio was fetched with yt-dlp "
+        f"{yt_dlp.version.__version__} (audio only, only the time range) and converted to WAV "
+        "by the ffmpeg binary of imageio-ffmpeg. The recordings belong to their authors: the "
+        "licence and attribution columns say what the manifest or the site reported, and "
+        "reuse must respect them."
+    )
 
 
 def collect_manifest(
@@ -602,7 +616,7 @@ def collect_manifest(
     retries: int = 3,
     dry_run: bool = False,
     progress: bool = True,
-) -> pd.DataFrame:
+) -> Collection | pd.DataFrame:
     """Download the clips a manifest lists and collect them.
 
     Parameters
@@ -642,10 +656,10 @@ def collect_manifest(
 
     Returns
     -------
-    pd.DataFrame
-        The clips table as written (absolute paths); ``.attrs["report"]`` is
-        the collection report and ``.attrs["messages"]`` the network summary,
-        if any.
+    Collection or pd.DataFrame
+        :class:`~crowdnb.sources.Collection`: the clips table as written
+        (absolute paths), the collection report, and in ``messages`` the
+        network summary, if any; with ``dry_run``, the plan (a DataFrame).
 
     Raises
     ------

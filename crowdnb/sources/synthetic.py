@@ -2,8 +2,8 @@
 
 A thin adapter over :func:`crowdnb.synth.synthesize`, which writes two
 collections (``emotions/`` and ``football/``) with their clips tables and
-cards; this adds the collection report every source writes and returns the
-clips table.
+cards; this adds the collection report every source writes and returns a
+:class:`~crowdnb.sources.Collection` of the emotion clips that names both.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ import os
 import shutil
 from pathlib import Path
 
-import pandas as pd
 
 from ..clips import read_clips
-from ..files import stable_hash, write_table
+from ..files import read_table, stable_hash, write_table
 from ..provenance import source_hash
-from ._common import COLLECTED, REPORT_FILE, place_file, report_frame
+from ._common import COLLECTED, REPORT_FILE, Collection, place_file, report_frame
 
 __all__ = ["collect_synthetic"]
 
@@ -32,8 +31,8 @@ def collect_synthetic(
     progress: bool = True,
     cache_dir: str | os.PathLike | None = None,
     **overrides,
-) -> pd.DataFrame:
-    """Render the synthetic corpus into ``out_dir`` and return its clips table.
+) -> Collection:
+    """Render the synthetic corpus into ``out_dir`` and return its collections.
 
     Parameters
     ----------
@@ -61,10 +60,10 @@ def collect_synthetic(
 
     Returns
     -------
-    pd.DataFrame
-        The clips table of the emotion study (of the football study when it
-        is the only one rendered), absolute paths; ``.attrs["collections"]``
-        maps each rendered study to its folder.
+    Collection
+        The emotion study's collection (the football study's when it is the
+        only one rendered); ``collections`` maps each rendered study to its
+        folder.
     """
     if cache_dir is not None:
         folder = _cached_render(Path(cache_dir), preset=preset, seed=seed, study=study,
@@ -74,12 +73,11 @@ def collect_synthetic(
     else:
         collections = _render(out_dir, preset=preset, seed=seed, study=study, workers=workers,
                               progress=progress, overrides=overrides)
-    tables = {name: read_clips(folder) for name, folder in collections.items()}
-    name = "emotions" if "emotions" in tables else next(iter(tables))
-    table = tables[name]
-    table.attrs["collections"] = {n: str(folder) for n, folder in collections.items()}
-    table.attrs["folder"] = str(collections[name])
-    return table
+    name = "emotions" if "emotions" in collections else next(iter(collections))
+    folder = collections[name]
+    return Collection(clips=read_clips(folder), folder=folder,
+                      report=read_table(folder / REPORT_FILE, what="collection report"),
+                      collections=collections)
 
 
 def _studies(study: str) -> tuple[str, ...]:

@@ -29,12 +29,9 @@ __all__ = [
     "ctrl_to_audio",
     "smooth_noise",
     "telegraph",
-    "pulse_train",
-    "convolve_pulses",
     "butter_sos",
     "resonator_sos",
     "peaking_sos",
-    "one_pole_lowpass",
     "add_at",
     "fade",
     "sosfilt",
@@ -178,22 +175,6 @@ def telegraph(
     return np.clip(env, 0.0, 1.0)
 
 
-def pulse_train(n: int, onsets: np.ndarray, amps: np.ndarray) -> np.ndarray:
-    """A sparse signal of ``n`` samples with ``amps`` at sample indices ``onsets``."""
-    onsets = np.asarray(onsets, dtype=np.int64)
-    keep = (onsets >= 0) & (onsets < n)
-    return np.bincount(onsets[keep], weights=np.asarray(amps, float)[keep], minlength=n)[:n]
-
-
-def convolve_pulses(n: int, onsets: np.ndarray, amps: np.ndarray,
-                    kernel: np.ndarray) -> np.ndarray:
-    """Place ``kernel`` at each onset with its amplitude (overlap-add convolution)."""
-    x = pulse_train(n, onsets, amps)
-    if not np.any(x):
-        return np.zeros(n)
-    return scipy.signal.oaconvolve(x, kernel)[:n]
-
-
 @functools.lru_cache(maxsize=256)
 def butter_sos(order: int, freqs: tuple, btype: str, sr: float) -> np.ndarray:
     """Butterworth second-order sections, with corner frequencies kept below Nyquist."""
@@ -235,12 +216,6 @@ def peaking_sos(f0_hz: float, gain_db: float, q: float, sr: float) -> np.ndarray
     b = np.array([1 + alpha * a, -2 * np.cos(w0), 1 - alpha * a])
     den = np.array([1 + alpha / a, -2 * np.cos(w0), 1 - alpha / a])
     return np.concatenate([b / den[0], den / den[0]])[None, :]
-
-
-def one_pole_lowpass(x: np.ndarray, cutoff_hz: float, sr: float) -> np.ndarray:
-    """First-order low-pass (-6 dB/octave above ``cutoff_hz``), unity gain at 0 Hz."""
-    a = np.exp(-2.0 * np.pi * min(cutoff_hz, 0.45 * sr) / sr)
-    return scipy.signal.lfilter([1.0 - a], [1.0, -a], x)
 
 
 def add_at(out: np.ndarray, x: np.ndarray, start: int) -> None:

@@ -680,6 +680,11 @@ def render_emotion_clip(event: Event, duration_s: float, *, params, rng: np.rand
                         sr: int) -> tuple[np.ndarray, dict]:
     """Render one clip of the event's class.
 
+    Three layers, in this order (the order of the random draws is part of the
+    corpus): the diffuse crowd (:func:`_crowd_bed`), the voices near the
+    microphone (:func:`_near_voices`), and the other sources: chants, claps,
+    whistles, horns, drums, bangs, sirens (:func:`_other_sources`).
+
     Returns
     -------
     y : np.ndarray [shape=(n,)]
@@ -694,18 +699,46 @@ def render_emotion_clip(event: Event, duration_s: float, *, params, rng: np.rand
     core = max(recipe, key=lambda k: recipe[k].presence)
     present[core] = True
     acts = {name: sc.episodes(recipe[name]) for name in INGREDIENTS if present[name]}
-    k = {name: recipe[name].strength for name in INGREDIENTS}
+    mix = _Mix(acts, {name: recipe[name].strength for name in INGREDIENTS}, rng)
+    crowd = _crowd_bed(sc, event, mix)
+    _near_voices(sc, mix, crowd, sr)
+    _other_sources(sc, event, mix, crowd, sr)
+    info = {"ingredients": sorted(acts),
+            "active_share": {name: round(float(np.mean(v > 0.5)), 2) for name, v in acts.items()}}
+    y = sc.finish(level_dbfs=params.level_dbfs)
+    return y, info
 
-    def db(name: str) -> float:
-        return float(10.0 * np.log10(k[name]))
 
-    def count(name: str, lo: int, hi: int) -> int:
-        return max(1, int(round(rng.integers(lo, hi + 1) * k[name])))
+@dataclass
+class _Mix:
+    """A clip's ingredients: when each is active (``acts``) and how strong (``k``)."""
 
+    acts: dict[str, np.ndarray]
+    k: dict[str, float]
+    rng: np.random.Generator
+
+    def db(self, name: str) -> float:
+        return float(10.0 * np.log10(self.k[name]))
+
+    def count(self, name: str, lo: int, hi: int) -> int:
+        return max(1, int(round(self.rng.integers(lo, hi + 1) * self.k[name])))
+
+
+@dataclass
+class _Crowd:
+    """The crowd's drive, shared by the layers of a clip."""
+
+    swell: np.ndarray  # slow swell and calm of the vocal layers, control rate
+    efforts: dict[str, np.ndarray]  # vocal effort of the talking, cheering, shouting parts
+    eff_mean: float  # mean effort of the crowd
+
+
+def _crowd_bed(sc: "_Scene", event: Event, mix: _Mix) -> _Crowd:
+    """The diffuse crowd: its talking, cheering and shouting parts, power-summed."""
+    rng, acts, k = mix.rng, mix.acts, mix.k
     # the crowd swells and calms: a slow common drive shared by the vocal layers
     swell = np.clip(0.75 + 0.25 * smooth_noise(rng, sc.m, cutoff_hz=0.15), 0.3, 1.0)
     e_crowd = np.clip(event.effort + 0.25 * smooth_noise(rng, sc.m, cutoff_hz=0.1), 0.3, 3.4)
-    # the bed: talking, cheering and shouting parts of the crowd, power-summed
     efforts = {"babble": np.clip(np.minimum(e_crowd, 1.6) - 0.2, 0.3, 1.6),
                "cheer": np.clip(e_crowd + 0.3, 1.5, 3.4),
                "shout": np.clip(e_crowd + 0.3, 1.5, 3.4)}
@@ -735,8 +768,13 @@ def render_emotion_clip(event: Event, duration_s: float, *, params, rng: np.rand
         share_total = power / 10.0 ** (_voices.effort_level_db(bed_effort) / 10.0)
         sc.bed(bed_effort, np.maximum(share_total, 0.0),
                modulation=0.25 if event.venue.crowd_size < 300 else 0.08)
-    eff_mean = float(np.mean(e_crowd))
-    # explicit voices near the microphone
+    return _Crowd(swell, efforts, float(np.mean(e_crowd)))
+
+
+def _near_voices(sc: "_Scene", mix: _Mix, crowd: _Crowd, sr: int) -> None:
+    """Explicit voices near the microphone: talk, cheers, shouts, laughs, screams, boos."""
+    acts, k, count = mix.acts, mix.k, mix.count
+    efforts, swell, eff_mean = crowd.efforts, crowd.swell, crowd.eff_mean
     if "babble" in acts:
         e_b = float(np.mean(efforts["babble"]))
         sc.people(lambda r, s: _voices.speech_phrase(r, s, sr=sr, effort=e_b), acts["babble"],
@@ -764,6 +802,11 @@ def render_emotion_clip(event: Event, duration_s: float, *, params, rng: np.rand
         sc.chorus([(0.0, "boo"), (sc.duration, "boo")], e_boo, 0.5 * k["boo"] * wave + 1e-12)
         sc.people(lambda r, s: _voices.boo(r, s, sr=sr, effort=e_boo), wave,
                   count=count("boo", 2, _EXPLICIT["boo"]), mean_gap_s=0.4)
+
+
+def _other_sources(sc: "_Scene", event: Event, mix: _Mix, crowd: _Crowd, sr: int) -> None:
+    """Chants, applause, whistles, horns, drums, banging, bangs, sirens, megaphones, steps."""
+    rng, acts, k, count, db, eff_mean = mix.rng, mix.acts, mix.k, mix.count, mix.db, crowd.eff_mean
     if "chant" in acts:
         claps = rng.random() < 0.6
         drums = rng.random() < 0.35
@@ -797,10 +840,6 @@ def render_emotion_clip(event: Event, duration_s: float, *, params, rng: np.rand
     if "footsteps" in acts:
         sc.footsteps(acts["footsteps"], running=event.label == "anger" and rng.random() < 0.6,
                      count=count("footsteps", 3, 12))
-    info = {"ingredients": sorted(acts),
-            "active_share": {name: round(float(np.mean(v > 0.5)), 2) for name, v in acts.items()}}
-    y = sc.finish(level_dbfs=params.level_dbfs)
-    return y, info
 
 
 # ---------------------------------------------------------------------------
@@ -874,51 +913,63 @@ def render_action_clip(event: Event, duration_s: float, *, outcome: str, buildup
     sc.scatter_sources(lambda r: _events.finger_whistle(r, sr, kind="long"),
                        np.full(sc.m, opp), rate_hz=0.3, distance_m=(20.0, 80.0))
     if outcome == "goal":
-        celebrate = _swell(after, 0.3)
-        sc.people(lambda r, s: _voices.scream(r, s, sr=sr), celebrate,
-                  count=int(rng.integers(1, 3)), mean_gap_s=1.5)
-        sc.people(lambda r, s: _voices.cheer(r, s, sr=sr, effort=3.4), celebrate,
-                  count=int(rng.integers(3, 7)), mean_gap_s=0.6)
-        later = _swell(t >= t_react + float(rng.uniform(1.0, 3.0)))
-        sc.scatter_sources(lambda r: _events.horn(r, sr, kind="air"), later,
-                           rate_hz=float(rng.uniform(0.3, 1.0)), distance_m=(8.0, 60.0))
-        sc.scatter_sources(lambda r: _events.finger_whistle(r, sr), later,
-                           rate_hz=float(rng.uniform(0.5, 1.5)), distance_m=(3.0, 50.0))
-        clap_from = t_react + float(rng.uniform(2.0, 5.0))
-        sc.applause(_swell(t >= clap_from, 1.0), synchrony=0.0,
-                    share=home * float(rng.uniform(0.4, 0.8)))
-        if rng.random() < 0.5:
-            song = _swell(t >= t_react + float(rng.uniform(4.0, 8.0)), 1.0)
-            sc.chant(song, 3.0, claps=True, drums=bool(rng.random() < 0.5))
-        if rng.random() < 0.5:
-            y = _events.referee_whistle(rng, sr, blasts=1)
-            sc.mix.add(y, distance_m=float(rng.uniform(40.0, 90.0)),
-                       start=int((t_react + rng.uniform(0.5, 2.5)) * sr))
+        _goal_reaction(sc, rng, t, t_react, home, sr)
     else:
-        ooh_len = float(rng.uniform(0.9, 1.6))
-        fall = float(rng.uniform(7.0, 13.0))
-        env = np.where((tau >= 0) & (tau < ooh_len + 0.8),
-                       np.clip(tau / 0.1, 0, 1) * np.exp(-np.maximum(tau - 0.3, 0) / 0.6), 0.0)
-        sc.chorus([(t_react, "uw"), (t_react + 0.3 * ooh_len, "uw"), (t_react + ooh_len, "ow")],
-                  2.8, home * 0.8 * env + 1e-12)
-        ooh_gate = ((tau >= 0) & (tau < 0.3)).astype(float)
-        sc.people(lambda r, s: _voices.ooh(r, s, sr=sr, effort=2.8, duration_s=ooh_len,
-                                           fall_st=fall), ooh_gate, count=int(rng.integers(3, 7)),
-                  mean_gap_s=0.1)
-        groans = _swell((tau >= 0.6) & (tau < 4.0)) * 0.6
-        sc.people(lambda r, s: _voices.groan(r, s, sr=sr), groans,
-                  count=int(rng.integers(1, 4)), mean_gap_s=1.5)
-        if rng.random() < 0.4:
-            # some applaud the effort, a second or two later
-            enc = _swell((tau >= float(rng.uniform(1.5, 3.0))) & (tau < 7.0), 1.0)
-            sc.applause(enc, synchrony=0.0, share=home * float(rng.uniform(0.2, 0.5)))
-        if rng.random() < 0.4:
-            sc.scatter_sources(lambda r: _events.finger_whistle(r, sr), _swell(tau >= 0.5) * 0.5,
-                               rate_hz=float(rng.uniform(0.2, 0.6)), distance_m=(10.0, 60.0))
-        if rng.random() < 0.15:
-            y = _events.referee_whistle(rng, sr, blasts=1)
-            sc.mix.add(y, distance_m=float(rng.uniform(40.0, 90.0)),
-                       start=int((t_react + rng.uniform(0.5, 2.5)) * sr))
+        _miss_reaction(sc, rng, t_react, tau, home, sr)
     y = sc.finish(level_dbfs=params.level_dbfs)
     return y, info
+
+
+def _goal_reaction(sc: "_Scene", rng: np.random.Generator, t: np.ndarray, t_react: float,
+                   home: float, sr: int) -> None:
+    """After a goal: screams and cheers, then horns, whistles, applause, perhaps a song."""
+    celebrate = _swell(t >= t_react, 0.3)
+    sc.people(lambda r, s: _voices.scream(r, s, sr=sr), celebrate,
+              count=int(rng.integers(1, 3)), mean_gap_s=1.5)
+    sc.people(lambda r, s: _voices.cheer(r, s, sr=sr, effort=3.4), celebrate,
+              count=int(rng.integers(3, 7)), mean_gap_s=0.6)
+    later = _swell(t >= t_react + float(rng.uniform(1.0, 3.0)))
+    sc.scatter_sources(lambda r: _events.horn(r, sr, kind="air"), later,
+                       rate_hz=float(rng.uniform(0.3, 1.0)), distance_m=(8.0, 60.0))
+    sc.scatter_sources(lambda r: _events.finger_whistle(r, sr), later,
+                       rate_hz=float(rng.uniform(0.5, 1.5)), distance_m=(3.0, 50.0))
+    clap_from = t_react + float(rng.uniform(2.0, 5.0))
+    sc.applause(_swell(t >= clap_from, 1.0), synchrony=0.0,
+                share=home * float(rng.uniform(0.4, 0.8)))
+    if rng.random() < 0.5:
+        song = _swell(t >= t_react + float(rng.uniform(4.0, 8.0)), 1.0)
+        sc.chant(song, 3.0, claps=True, drums=bool(rng.random() < 0.5))
+    if rng.random() < 0.5:
+        y = _events.referee_whistle(rng, sr, blasts=1)
+        sc.mix.add(y, distance_m=float(rng.uniform(40.0, 90.0)),
+                   start=int((t_react + rng.uniform(0.5, 2.5)) * sr))
+
+
+def _miss_reaction(sc: "_Scene", rng: np.random.Generator, t_react: float, tau: np.ndarray,
+                   home: float, sr: int) -> None:
+    """After a miss: a falling "ooh", groans, some applause of encouragement and whistles."""
+    ooh_len = float(rng.uniform(0.9, 1.6))
+    fall = float(rng.uniform(7.0, 13.0))
+    env = np.where((tau >= 0) & (tau < ooh_len + 0.8),
+                   np.clip(tau / 0.1, 0, 1) * np.exp(-np.maximum(tau - 0.3, 0) / 0.6), 0.0)
+    sc.chorus([(t_react, "uw"), (t_react + 0.3 * ooh_len, "uw"), (t_react + ooh_len, "ow")],
+              2.8, home * 0.8 * env + 1e-12)
+    ooh_gate = ((tau >= 0) & (tau < 0.3)).astype(float)
+    sc.people(lambda r, s: _voices.ooh(r, s, sr=sr, effort=2.8, duration_s=ooh_len,
+                                       fall_st=fall), ooh_gate, count=int(rng.integers(3, 7)),
+              mean_gap_s=0.1)
+    groans = _swell((tau >= 0.6) & (tau < 4.0)) * 0.6
+    sc.people(lambda r, s: _voices.groan(r, s, sr=sr), groans,
+              count=int(rng.integers(1, 4)), mean_gap_s=1.5)
+    if rng.random() < 0.4:
+        # some applaud the effort, a second or two later
+        enc = _swell((tau >= float(rng.uniform(1.5, 3.0))) & (tau < 7.0), 1.0)
+        sc.applause(enc, synchrony=0.0, share=home * float(rng.uniform(0.2, 0.5)))
+    if rng.random() < 0.4:
+        sc.scatter_sources(lambda r: _events.finger_whistle(r, sr), _swell(tau >= 0.5) * 0.5,
+                           rate_hz=float(rng.uniform(0.2, 0.6)), distance_m=(10.0, 60.0))
+    if rng.random() < 0.15:
+        y = _events.referee_whistle(rng, sr, blasts=1)
+        sc.mix.add(y, distance_m=float(rng.uniform(40.0, 90.0)),
+                   start=int((t_react + rng.uniform(0.5, 2.5)) * sr))
 

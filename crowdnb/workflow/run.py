@@ -24,13 +24,12 @@ import os
 import shutil
 import signal
 import sys
-import time
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 from ..errors import CrowdnbError, DataError, ParameterError
 from ..files import atomic_path
-from .plan import NOTEBOOK_FOLDER, STAGE_RECORD, load_sweep, plan_from_config
+from .plan import NOTEBOOK_FOLDER, STAGE_RECORD, plan_from_config
 from .project import Project, check_run_name, find_project
 from .stages import discover_stages, load_param_file, match_stage, parse_override
 
@@ -235,6 +234,10 @@ def run_study(
     }
     # Every parameter is checked here, before Snakemake starts anything.
     plan = plan_from_config(config)
+    # ... and every job's inputs (a notebook that does not parse, a missing input
+    # file), so that the error is ours, in one line, not Snakemake's wrapper of it
+    for run, stage in plan.jobs:
+        plan.inputs(run, stage)
     lock_names = ([main_run] if main_run else []) + sorted(plan.sweeps)
     if dry_run:
         lock_names = []
@@ -265,12 +268,8 @@ def _say(message: str) -> None:
 
 def _snakemake(project: Project, runs_root: Path, config: dict, plan, *, selected, force,
                dry_run, jobs, executor, executor_args, quiet, lock_names) -> list[str]:
-    from snakemake.api import SnakemakeApi
-    from snakemake.scheduling.greedy import SchedulerSettings as GreedySchedulerSettings
-    from snakemake.exceptions import LockException
     from snakemake.settings.enums import Quietness
-    from snakemake.settings.types import (ConfigSettings, DAGSettings, ExecutionSettings,
-                                          OutputSettings, ResourceSettings, SchedulingSettings)
+    from snakemake.settings.types import DAGSettings
 
     local = executor == "local"
     plugin_settings = None

@@ -1,0 +1,264 @@
+"""The study's experiments as data: what each one is, and one function that runs it.
+
+An :class:`Experiment` says what the paper did (task, protocol, the number it
+reports) and where the study keeps its outputs (the chapter that runs it, and
+the folder within). :func:`run_experiment` splits the blocks by the
+experiment's protocol and trains a network; :func:`experiment_numbers` flattens
+a training's metrics into the numbers a chapter quotes, and
+:func:`glue_experiment` glues them; :func:`results_table` gathers every
+experiment of a run for the results chapter. Adding an experiment is one entry
+in :data:`EXPERIMENTS` (and, if wanted, a chapter that calls
+:func:`run_experiment` with it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from .config import PreprocessConfig, TrainRecipe
+from .errors import DataError, ParameterError
+from .files import read_json, read_table, write_table
+from .splits import clip_split, random_split, temporal_leakage
+from .train import FILES, TrainResult, train_model
+
+__all__ = [
+    "Experiment",
+    "EXPERIMENTS",
+    "PAPER_DATA",
+    "ExperimentResult",
+    "split_for",
+    "run_experiment",
+    "experiment_numbers",
+    "glue_experiment",
+    "metrics_path",
+    "results_table",
+    "emotion_images",
+]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment of the paper, and where the study keeps its outputs.
+
+    Attributes
+    ----------
+    key : str
+        Its name in :data:`EXPERIMENTS` and in glue names (``emotions_random``).
+    title : str
+        How the book names it.
+    task : {"emotions", "football"}
+        The collection it uses (joy/anger/neutral, or goal/no_goal).
+    protocol : {"random", "clip"}
+        How blocks are split (:mod:`crowdnb.splits`).
+    stage : str
+        The chapter (stage) that runs it.
+    folder : str
+        Its outputs' folder within the stage's folder ("" for the stage's own).
+    paper_accuracy : float or None
+        The accuracy the paper reports, if it gives one.
+    paper_says : str
+        What the paper says of it, quoted.
+    """
+
+    key: str
+    title: str
+    task: str
+    protocol: str
+    stage: str
+    folder: str = ""
+    paper_accuracy: float | None = None
+    paper_says: str = ""
+
+
+EXPERIMENTS: dict[str, Experiment] = {e.key: e for e in (
+    Experiment("emotions_random", "emotions, random split", "emotions", "random",
+               "04_random_split_training", paper_accuracy=1.0,
+               paper_says="perfect accuracy, i.e., 1"),
+    Experiment("emotions_clip", "emotions, clip split", "emotions", "clip",
+               "05_clip_split_training",
+               paper_says="only slightly lower, although more consistent, and free from overfitting"),
+    Experiment("goal_random", "goal / no goal, random split", "football", "random",
+               "06_goal_nogoal_study", "random_split", paper_accuracy=0.72,
+               paper_says="only around 0.72 accuracy for the random approach"),
+    Experiment("goal_clip", "goal / no goal, clip split", "football", "clip",
+               "06_goal_nogoal_study", "clip_split", paper_accuracy=0.53,
+               paper_says="0.53 accuracy for the manual approach"),
+)}
+
+#: The paper's data set (Franzoni & Biondi, section III and Table 1).
+PAPER_DATA = {"n_spectrograms": 678, "n_blocks": 890, "n_clips": 18, "duration_s": 1711}
+
+
+@dataclass
+class ExperimentResult:
+    """An experiment's split and training."""
+
+    experiment: Experiment
+    train: pd.DataFrame
+    test: pd.DataFrame
+    training: TrainResult
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.training.metrics
+
+
+def split_for(experiment: Experiment, blocks: pd.DataFrame, *, test_fraction: float, seed: int,
+              test_clips: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training and test blocks of an experiment's protocol."""
+    if experiment.protocol == "random":
+        if test_clips:
+            raise ParameterError(f"{experiment.key}: test_clips applies to the clip split only")
+        return random_split(blocks, test_fraction=test_fraction, seed=seed)
+    if experiment.protocol == "clip":
+        return clip_split(blocks, test_fraction=test_fraction, seed=seed, test_clips=test_clips or None)
+    raise ParameterError(f"{experiment.key}: unknown protocol {experiment.protocol!r}")
+
+
+def run_experiment(
+    experiment: Experiment,
+    blocks: pd.DataFrame,
+    *,
+    image_root: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    recipe: TrainRecipe,
+    preprocessing: PreprocessConfig,
+    test_fraction: float,
+    seed: int,
+    test_clips: Sequence[str] | None = None,
+    **training: Any,
+) -> ExperimentResult:
+    """Split the blocks by the experiment's protocol, train, and write the results.
+
+    Parameters
+    ----------
+    experiment : Experiment
+    blocks : pd.DataFrame
+        The (balanced) block table with images.
+    image_root : path-like
+        The folder the blocks' ``image_path`` is relative to.
+    out_dir : path-like
+        The stage's folder: the outputs go to ``out_dir/experiment.folder``
+        (the split as ``train_blocks.csv`` and ``test_blocks.csv``, and the
+        training's files).
+    recipe, preprocessing
+        The training recipe and the settings that made the images.
+    test_fraction, seed, test_clips
+        The split's (:func:`split_for`); the seed also seeds the training.
+    **training
+        Further keyword arguments of :func:`crowdnb.train.train_model`
+        (``weights``, ``on_missing_weights``, ``device``, ``deterministic``, ...).
+    """
+    train, test = split_for(experiment, blocks, test_fraction=test_fraction, seed=seed,
+                            test_clips=test_clips)
+    folder = Path(out_dir) / experiment.folder
+    write_table(folder / "train_blocks.csv", train)
+    write_table(folder / "test_blocks.csv", test)
+    result = train_model(train, test, image_root=image_root, out_dir=folder, recipe=recipe,
+                         seed=seed, preprocessing=preprocessing,
+                         leakage=temporal_leakage(train, test), **training)
+    return ExperimentResult(experiment, train, test, result)
+
+
+def experiment_numbers(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The numbers a chapter quotes of one training, flat.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``accuracy_low``/``accuracy_high`` (95 % bootstrap over
+        blocks), ``accuracy_clip_low``/``accuracy_clip_high`` (cluster
+        bootstrap over clips), ``clip_accuracy`` (majority vote per clip),
+        ``n_test``, ``n_correct``, ``n_train``, ``n_test_clips``,
+        ``n_train_clips``, ``macro_f1``, ``leakage_fraction`` (test blocks
+        sharing sound with a training block), ``leakage_s``,
+        ``sharing_clip_fraction``, ``pretrained`` (0 or 1), ``epochs``,
+        ``train_minutes``.
+    """
+    counts = metrics["counts"]
+    leakage = metrics.get("leakage") or {}
+    return {
+        "accuracy": float(metrics["accuracy"]),
+        "accuracy_low": float(metrics["accuracy_ci95"]["low"]),
+        "accuracy_high": float(metrics["accuracy_ci95"]["high"]),
+        "accuracy_clip_low": float(metrics["accuracy_ci95_clip"]["low"]),
+        "accuracy_clip_high": float(metrics["accuracy_ci95_clip"]["high"]),
+        "clip_accuracy": float(metrics["clip_accuracy"]),
+        "n_test": int(metrics["n_test"]),
+        "n_correct": int(metrics["n_correct"]),
+        "n_train": int(counts["train_blocks"]),
+        "n_test_clips": int(counts["test_clips"]),
+        "n_train_clips": int(counts["train_clips"]),
+        "macro_f1": float(metrics["macro_f1"]),
+        "leakage_fraction": float(leakage.get("fraction", 0.0)),
+        "leakage_s": float(leakage.get("overlap_s", 0.0)),
+        "sharing_clip_fraction": float(leakage.get("fraction_sharing_clip", 0.0)),
+        "pretrained": int(bool(metrics["pretrained"])),
+        "epochs": int(metrics["params"]["epochs"]),
+        "train_minutes": float(metrics["training"]["time_s"]) / 60.0,
+    }
+
+
+def glue_experiment(metrics: Mapping[str, Any], *, prefix: str = "") -> dict[str, Any]:
+    """Glue :func:`experiment_numbers` under ``prefix`` + name; return them."""
+    from .report import glue_values
+
+    numbers = experiment_numbers(metrics)
+    glue_values(numbers, prefix=prefix)
+    return numbers
+
+
+def metrics_path(run_dir: str | os.PathLike, experiment: Experiment) -> Path:
+    """Where a run keeps an experiment's ``metrics.json``."""
+    return Path(run_dir) / experiment.stage / experiment.folder / FILES["metrics"]
+
+
+def results_table(run_dir: str | os.PathLike,
+                  experiments: Iterable[Experiment] = EXPERIMENTS.values()) -> pd.DataFrame:
+    """One row per experiment of a run: its numbers beside the paper's.
+
+    Raises
+    ------
+    DataError
+        When an experiment's metrics are missing (its chapter has not run).
+    """
+    rows = []
+    for experiment in experiments:
+        path = metrics_path(run_dir, experiment)
+        if not path.is_file():
+            raise DataError(f"{path}: the metrics of {experiment.title} are missing; run "
+                            f"`crowdnb run --only {experiment.stage}` first")
+        numbers = experiment_numbers(read_json(path))
+        rows.append({"key": experiment.key, "experiment": experiment.title,
+                     "paper": experiment.paper_accuracy
+                     if experiment.paper_accuracy is not None else float("nan"),
+                     **numbers})
+    return pd.DataFrame(rows)
+
+
+def emotion_images(run_dir: str | os.PathLike) -> tuple[pd.DataFrame, Path, PreprocessConfig]:
+    """What the emotion experiments train on, from a run's chapters 2 and 3.
+
+    Returns
+    -------
+    blocks : pd.DataFrame
+        The balanced block table (chapter 3).
+    image_root : Path
+        The folder the blocks' ``image_path`` is relative to (chapter 2's).
+    preprocessing : PreprocessConfig
+        The settings that made the images (chapter 2's summary).
+    """
+    from .workflow import stageio
+
+    image_root = stageio.require_stage(run_dir, "02_preprocessing")
+    summary = stageio.read_summary(run_dir, "02_preprocessing")
+    preprocessing = PreprocessConfig.from_dict(summary.get("preprocessing"),
+                                               where=f"{image_root / stageio.SUMMARY_FILE}")
+    blocks = read_table(stageio.require_stage(run_dir, "03_spectrogram_generation") / "blocks.csv",
+                        what="balanced block table")
+    return blocks, image_root, preprocessing

@@ -1,0 +1,181 @@
+"""The book's prose helpers: glue, admonitions, the dataset card, listening excerpts.
+
+Numbers reach the prose by *glue* (myst-nb): a notebook glues a value under a
+name, and a Markdown cell shows it with ``{glue:text}`name:.3f```. A block of
+MyST glued with :func:`glue_markdown` (an admonition, a sentence chosen by the
+numbers) is shown with the ``{glue:md}`` directive. Nothing here computes a
+result: it words what the library computed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .config import TrainRecipe
+from .errors import DataError, ParameterError
+
+__all__ = [
+    "glue_values",
+    "glue_markdown",
+    "pretrained_admonition",
+    "recipe_markdown",
+    "card_markdown",
+    "audio_excerpt",
+]
+
+
+def glue_values(values: Mapping[str, Any], *, prefix: str = "") -> None:
+    """Glue numbers and short strings for the page's prose.
+
+    Refer to them in a Markdown cell of the same notebook with
+    ``{glue:text}`name:.3f``` (numbers: give a format spec; ``:.0%`` for a
+    fraction as a percentage) or ``{glue:text}`name``` (strings, integers).
+    numpy scalars are converted to Python numbers first.
+
+    Nothing is displayed, and nothing is returned (so that a call ending a
+    cell adds no output to the page).
+    """
+    from myst_nb import glue
+
+    for name, value in values.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        glue(prefix + name, value, display=False)
+
+
+def glue_markdown(name: str, text: str) -> None:
+    """Glue a block of MyST Markdown, shown with ``{glue:md}`` and ``:format: myst``."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    glue(name, Markdown(text), display=False)
+
+
+def pretrained_admonition(metrics: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
+    """The MyST admonition that says whether ImageNet weights were really used.
+
+    Generated from the ``pretrained`` field of the training metrics, never
+    typed, so the warning cannot be forgotten or go stale.
+
+    Parameters
+    ----------
+    metrics : mapping or sequence of mappings
+        Metrics of one or several trainings (:func:`crowdnb.train.train_model`'s
+        dict), each with ``pretrained`` (bool) and ``pretrained_reason``.
+
+    Returns
+    -------
+    text : str
+        A warning admonition when any network started from random
+        initialisation, else a note; glue it with :func:`glue_markdown` and
+        show it with the ``{glue:md}`` directive (``:format: myst``).
+    """
+    runs = [metrics] if isinstance(metrics, Mapping) else list(metrics)
+    if not runs:
+        raise DataError("pretrained_admonition: no training metrics given")
+    scratch = [m for m in runs if not bool(m["pretrained"])]
+    if scratch:
+        reasons = sorted({str(m.get("pretrained_reason") or "").strip() for m in scratch} - {""})
+        if len(runs) == 1:
+            which, result = "The network on this page", "a network"
+        else:
+            which, result = f"{len(scratch)} of the {len(runs)} networks on this page", "networks"
+        body = (
+            f"**Pretrained ImageNet weights were NOT used.** {which} started from **random "
+            "initialisation**, not from the ImageNet-pretrained AlexNet the paper fine-tunes: the "
+            f"results below are those of {result} trained from scratch on the spectrogram images, "
+            "not a reproduction of transfer learning."
+        )
+        if reasons:
+            body += "\n\nWhy: " + "; ".join(reasons)
+        return (":::{admonition} Trained from random initialisation, not ImageNet weights\n"
+                f":class: warning\n{body}\n:::\n")
+    sources = sorted({str((m.get("weights_info") or {}).get("source") or "ImageNet") for m in runs})
+    return (":::{admonition} ImageNet-pretrained weights\n:class: note\n"
+            "The networks on this page started from ImageNet-pretrained AlexNet weights "
+            f"({', '.join(sources)}) and were fine-tuned, as in the paper.\n:::\n")
+
+
+def recipe_markdown(recipe: TrainRecipe) -> str:
+    """The training recipe in words, with the paper's values beside this run's.
+
+    Glue it with :func:`glue_markdown` and show it with ``{glue:md}`` in every
+    chapter that trains a network, so the recipe is described once.
+    """
+    paper = TrainRecipe()
+    validation = ("a fixed, seeded subset of "
+                  f"{recipe.validation_blocks} test images (the final evaluation uses all of them)"
+                  if recipe.validation_blocks else "all the test images")
+    every = (f"every {recipe.validate_every} iterations ({paper.validate_every})"
+             if recipe.validate_every else "after the last iteration only")
+    return (
+        f"The training recipe: stochastic gradient descent with momentum {recipe.momentum:g} for "
+        f"{recipe.epochs} epochs (the paper: {paper.epochs}), minibatches of {recipe.batch_size} "
+        f"images ({paper.batch_size}), a learning rate of {recipe.lr:g} ({paper.lr:g}) and an L2 "
+        f"factor of {recipe.weight_decay:g} ({paper.weight_decay:g}), "
+        f"{recipe.new_layer_lr_factor:g} times that rate for the new last layer "
+        f"({paper.new_layer_lr_factor:g}), and a validation {every} on {validation}.\n"
+    )
+
+
+def card_markdown(path: str | os.PathLike, *, title: str = "Dataset card") -> str:
+    """A collection's dataset card as a collapsed admonition (MyST).
+
+    The card's headings become bold lines: a heading inside a notebook's
+    output would break the page's section structure.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: dataset card not found")
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stripped = line.lstrip()
+        if stripped.startswith("#"):
+            text = stripped.lstrip("#").strip()
+            line = f"**{text}**" if text else ""
+        lines.append(line)
+    body = "\n".join(lines).strip()
+    return f"::::{{admonition}} {title}\n:class: dropdown\n{body}\n::::\n"
+
+
+def audio_excerpt(
+    path: str | os.PathLike, *, seconds: float = 4.0, sr: int = 8000, offset_s: float | None = None
+):
+    """A short, low-rate excerpt of a clip to embed in the book.
+
+    Parameters
+    ----------
+    path : path-like
+        The audio file.
+    seconds : float > 0
+        Length of the excerpt, s.
+    sr : int > 0
+        Sample rate of the embedded excerpt, Hz: 8 kHz keeps a 4 s excerpt at
+        about 64 kB, and is enough to hear the crowd (not its 20 kHz content).
+    offset_s : float or None
+        Start of the excerpt, s; None takes it from the middle of the clip.
+
+    Returns
+    -------
+    IPython.display.Audio
+        Embedded (the book needs no audio files).
+    """
+    from IPython.display import Audio
+
+    from .audio import load_clip
+
+    if not seconds > 0:
+        raise ParameterError(f"seconds: an excerpt lasts more than 0 s, got {seconds!r}")
+    if offset_s is not None and not offset_s >= 0:
+        raise ParameterError(f"offset_s: the excerpt starts at 0 s or later, got {offset_s!r}")
+    y, rate = load_clip(path, sr=sr)
+    n = int(round(seconds * rate))
+    start = max(0, (y.size - n) // 2) if offset_s is None else int(round(offset_s * rate))
+    excerpt = y[start:start + n]
+    if excerpt.size == 0:
+        raise DataError(f"{path}: no audio at {start / rate:.1f} s for an excerpt")
+    return Audio(excerpt, rate=rate, embed=True)
