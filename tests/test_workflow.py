@@ -354,10 +354,12 @@ def _start(project: Path, *args: str) -> subprocess.Popen:
                             text=True, start_new_session=True)
 
 
-def _wait_for(path: Path, timeout_s: float = 60.0) -> None:
+def _wait_for_start(project: Path, stage: str, timeout_s: float = 60.0) -> None:
+    # A starting stage empties its folder: its record of the earlier run goes.
+    record = project / "runs" / "default" / stage / "_stage.json"
     deadline = time.monotonic() + timeout_s
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
+    while record.exists():
+        assert time.monotonic() < deadline, f"{stage} never started"
         time.sleep(0.2)
 
 
@@ -365,7 +367,7 @@ def test_a_second_concurrent_run_is_refused(finished):
     project, _ = finished
     first = _start(project, "-p", "sleep_s=6", "-p", "scale=5")
     try:
-        _wait_for(project / "runs" / "default" / "notebooks" / "b_middle.ipynb")
+        _wait_for_start(project, "b_middle")
         second = subprocess.run([sys.executable, "-m", "crowdnb.cli", "run", "--quiet"], cwd=project,
                                 capture_output=True, text=True, timeout=120)
         assert second.returncode == 1
@@ -379,10 +381,9 @@ def test_a_second_concurrent_run_is_refused(finished):
 
 def test_a_killed_run_leaves_no_stray_file_and_resumes(finished):
     project, _ = finished
-    run_dir = project / "runs" / "default"
     before = {p.relative_to(project) for p in project.rglob("*") if ".snakemake" not in p.parts}
     process = _start(project, "-p", "sleep_s=30", "-p", "scale=6")
-    _wait_for(run_dir / "notebooks" / "b_middle.ipynb")
+    _wait_for_start(project, "b_middle")
     time.sleep(2.0)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
@@ -432,11 +433,46 @@ def test_an_executor_plugin_gets_its_options_and_plans_the_jobs(finished, capfd)
 def test_ctrl_c_stops_with_one_line_and_no_traceback(finished):
     project, _ = finished
     process = _start(project, "-p", "sleep_s=30", "-p", "scale=7")
-    _wait_for(project / "runs" / "default" / "notebooks" / "b_middle.ipynb")
+    _wait_for_start(project, "b_middle")
     time.sleep(2.0)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "crowdnb run: interrupted; what finished is kept, rerun to resume" in err
     assert "Traceback" not in err and "zmq" not in err.lower()
+    # the kernel's own stderr (ZMQ and TCP notices, its traceback when it is shut
+    # down mid-cell) goes to the stage's kernel log, not to the terminal
+    assert "IPKernelApp" not in err
+    assert (project / "runs" / "default" / "notebooks" / "b_middle.kernel.log").is_file()
     assert _run(project, overrides=["scale=7"]) == ["b_middle", "c_end"]
+
+
+def test_a_second_clone_sharing_the_environment_writes_only_into_itself(finished, tmp_path):
+    # The project is the folder the command stands in, not the one crowdnb was
+    # installed from: a second clone's run never touches the first clone.
+    first, _ = finished
+    second = tmp_path / "second"
+    shutil.copytree(first, second, symlinks=True, ignore=shutil.ignore_patterns("runs", "book"))
+    before = {p: p.read_bytes() for p in first.rglob("*") if p.is_file()}
+    done = subprocess.run([sys.executable, "-m", "crowdnb.cli", "run", "--quiet"],
+                          cwd=second / "notebooks", capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert {p: p.read_bytes() for p in first.rglob("*") if p.is_file()} == before
+    assert (second / "runs" / "default" / "c_end" / "summary.json").is_file()
+    assert (second / "book" / "executed" / "c_end.ipynb").is_file()
+    outside = subprocess.run([sys.executable, "-m", "crowdnb.cli", "run", "--dry-run"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert outside.returncode != 0 and "not inside a crowdnb project" in outside.stderr
+    assert "Traceback" not in outside.stderr
+
+
+@pytest.mark.parametrize("name", ["../elsewhere", "/tmp/x", "a/b", ".."])
+def test_a_run_name_that_leaves_runs_is_refused(finished, tmp_path, name):
+    project, _ = finished
+    params = tmp_path / "p.yaml"
+    params.write_text(f"run: {json.dumps(name)}\n")
+    before = sorted(p for p in project.rglob("*"))
+    with pytest.raises(ParameterError, match="must be one folder name under runs/"):
+        run_study(project=project, params_file=params)
+    assert sorted(p for p in project.rglob("*")) == before  # nothing made, here or elsewhere
+    assert not (project / "elsewhere").exists()

@@ -53,6 +53,23 @@ def _kernel_name() -> str:
     return "crowdnb"
 
 
+def _kernel_manager(log):
+    """A kernel manager whose kernels write their stderr to ``log``, not the terminal.
+
+    A kernel's own messages (ZMQ notices, the traceback it prints when it is
+    shut down mid-cell by Ctrl-C) are not the user's business; the notebook's
+    errors still reach the executed notebook and the one-line message.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class StageKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            kw.setdefault("stderr", log)
+            return await super().start_kernel(**kw)
+
+    return StageKernelManager
+
+
 def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -125,10 +142,13 @@ def execute_stage(
     os.environ.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
     started = _utc_now()
     t0 = time.perf_counter()
+    kernel_log = executed.with_suffix(".kernel.log")
     try:
-        papermill.execute_notebook(str(stage.path), str(executed), parameters=parameters,
-                                   kernel_name=_kernel_name(), progress_bar=progress,
-                                   cwd=str(project.notebooks))
+        with kernel_log.open("wb") as log:
+            papermill.execute_notebook(str(stage.path), str(executed), parameters=parameters,
+                                       kernel_name=_kernel_name(), progress_bar=progress,
+                                       cwd=str(project.notebooks),
+                                       kernel_manager_class=_kernel_manager(log))
     except PapermillExecutionError as exc:
         if executed.is_file():
             os.replace(executed, failed)
@@ -137,6 +157,9 @@ def execute_stage(
     except KeyboardInterrupt:
         executed.unlink(missing_ok=True)
         raise
+    except RuntimeError as exc:  # the kernel died (nbclient's DeadKernelError) or did not start
+        raise DataError(f"stage {stage.name} stopped: its kernel failed ({exc}); what the kernel "
+                        f"printed is in {kernel_log}") from None
     duration = time.perf_counter() - t0
     missing = [rel for rel in (SUMMARY_FILE, *stage.outputs) if not (folder / rel).is_file()]
     if missing:
