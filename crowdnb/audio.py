@@ -36,7 +36,8 @@ from .config import AudioConfig
 from .errors import AudioError, DataError, ParameterError
 
 __all__ = ["load_clip", "band_limit", "split_blocks", "normalize_loudness", "BlockSplit",
-           "Block", "normalised_blocks", "blocks_with_gains", "apply_gain"]
+           "Block", "normalised_blocks", "blocks_with_gains", "apply_gain", "truncation",
+           "full_scale_fraction", "CLIPPING_FRACTION"]
 
 _AUDIO = AudioConfig()
 
@@ -98,7 +99,11 @@ def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
     try:
         data, file_sr = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"{path}: not readable as audio ({exc})") from None
+        reason = str(exc)
+        if "does not exist or is not a regular file" in reason:
+            # libsndfile's words for a file its decoder gave up on (the file is there)
+            reason = "corrupt, or not audio: the decoder found no valid frame"
+        raise AudioError(f"{path}: not readable as audio ({reason})") from None
     return data, int(file_sr)
 
 
@@ -206,6 +211,91 @@ def load_clip(path: str | os.PathLike, *, sr: int = _AUDIO.sr) -> tuple[np.ndarr
         y = soxr.resample(np.asarray(y, dtype=np.float64), file_sr, sr, quality="soxr_hq")
         y = y[:n_out] if y.shape[0] >= n_out else np.pad(y, (0, n_out - y.shape[0]))
     return np.ascontiguousarray(y, dtype=np.float32), sr
+
+
+def truncation(path: str | os.PathLike, decoded_s: float) -> str:
+    """Why a file holds less audio than its header promises ("" when it holds it all).
+
+    A copy or a download that stopped early leaves a valid header in front of
+    part of the audio; decoders read what is there without a word. The
+    promised length is the WAV header's data size, or the frame count other
+    libsndfile formats (FLAC, AIFF, OGG) store; mp3 and the ffmpeg formats
+    carry no exact length and are not checked.
+
+    Parameters
+    ----------
+    path : path-like
+        The audio file.
+    decoded_s : float >= 0
+        What decoding it gave, s.
+
+    Returns
+    -------
+    str
+        ``"truncated: the header promises 5.00 s, the file holds 3.00 s"``, or "".
+    """
+    promised = _promised_duration(Path(path))
+    if promised is None or promised - decoded_s <= max(0.01, 1e-3 * promised):
+        return ""
+    return f"truncated: the header promises {promised:.2f} s, the file holds {decoded_s:.2f} s"
+
+
+def _promised_duration(path: Path) -> float | None:
+    suffix = path.suffix.lower()
+    if suffix == ".wav":
+        return _wav_data_duration(path)
+    if suffix in {".flac", ".aif", ".aiff", ".ogg"}:
+        import soundfile
+
+        try:
+            info = soundfile.info(path)
+        except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
+            return None
+        return info.frames / info.samplerate if info.frames > 0 else None
+    return None
+
+
+def _wav_data_duration(path: Path) -> float | None:
+    """The duration a RIFF/WAVE header's ``data`` chunk declares (libsndfile trims it)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            fmt = None
+            while True:
+                chunk = fh.read(8)
+                if len(chunk) < 8:
+                    return None
+                name, size = chunk[:4], int.from_bytes(chunk[4:8], "little")
+                if name == b"fmt ":
+                    fmt = fh.read(size)
+                    fh.seek(size % 2, os.SEEK_CUR)
+                elif name == b"data":
+                    if fmt is None or len(fmt) < 14 or size in (0, 0xFFFFFFFF):
+                        return None  # no format, or a streaming placeholder size
+                    rate = int.from_bytes(fmt[4:8], "little")
+                    block_align = int.from_bytes(fmt[12:14], "little")
+                    return size / block_align / rate if rate and block_align else None
+                else:
+                    fh.seek(size + size % 2, os.SEEK_CUR)
+    except OSError:
+        return None
+
+
+def full_scale_fraction(y: np.ndarray, *, threshold: float = 0.999) -> float:
+    """Share of samples at full scale (``|y| >= threshold``): a recording that clipped.
+
+    A few isolated samples at full scale happen in loud, clean recordings; a
+    share above about 0.1 % means the recorder or a later gain cut the peaks,
+    which adds broadband distortion to every spectrogram it touches.
+    """
+    y = np.asarray(y)
+    return float(np.count_nonzero(np.abs(y) >= threshold)) / y.size if y.size else 0.0
+
+
+#: Share of full-scale samples above which a recording is reported as clipped.
+CLIPPING_FRACTION = 1e-3
 
 
 # ---------------------------------------------------------------------------

@@ -87,7 +87,8 @@ class Preprocessed:
         ``folder``.
     clip_report : pd.DataFrame
         One row per clip (:data:`CLIP_REPORT_COLUMNS`): unusable, too short,
-        every block silent, or ok.
+        truncated (it holds less than its header promises), every block
+        silent, or ok.
     folder : Path
         Where the tables and the images are (the image root).
     config : PreprocessConfig
@@ -186,8 +187,12 @@ class _Steps:
             blocks = []
         else:
             record["duration_s"] = n / self.config.audio.sr
+            # a truncated file is named so, not "too short" (it promised more)
+            cut = audio.truncation(path, record["duration_s"])
+            if cut:
+                record["reason"] = cut
             if not blocks:
-                record.update(status="too_short", reason=(
+                record.update(status="truncated" if cut else "too_short", reason=cut or (
                     f"too short: the clip lasts {record['duration_s']:.3f} s, less than one "
                     f"{self.config.audio.block_s:g} s block"))
             elif not any(b.kept for b in blocks):

@@ -65,6 +65,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 NEW_LAYER = "classifier.6"
 
 CHECKPOINT_FORMAT = "crowdnb.alexnet/1"
+#: What :func:`load_checkpoint` needs in a checkpoint besides its format tag.
+CHECKPOINT_KEYS = ("state_dict", "classes", "normalization")
 
 #: Arithmetic of the network's forward and backward passes.
 PRECISIONS = {
@@ -201,8 +203,11 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from a file, loaded safely (``weights_only=True``)."""
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read a torch state dict ({type(exc).__name__}: {exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the weights file ({exc.strerror or exc})") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError):
+        raise DataError(f"{path}: not a torch state dict (not a tensors-only file written by "
+                        "torch.save; a damaged or foreign file)") from None
     # A crowdnb checkpoint keeps its state dict under "state_dict".
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
@@ -444,10 +449,19 @@ def load_checkpoint(
         raise DataError(f"{path}: checkpoint not found")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read the checkpoint ({type(exc).__name__}: {exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the checkpoint ({exc.strerror or exc})") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError):
+        # torch's message advises weights_only=False: the wrong advice for a file
+        # of unknown origin, which could then run code. Say what the file is not.
+        raise DataError(f"{path}: not a crowdnb checkpoint (not a tensors-only file written by "
+                        "torch.save; a damaged or foreign file)") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise DataError(f"{path}: not a crowdnb checkpoint (format {CHECKPOINT_FORMAT!r} expected)")
+    missing = [key for key in CHECKPOINT_KEYS if key not in checkpoint]
+    if missing:
+        raise DataError(f"{path}: incomplete crowdnb checkpoint: no {', '.join(missing)} "
+                        "(damaged, or not written by crowdnb.train)")
     classes = list(checkpoint["classes"])
     with torch.device("meta"):
         model = alexnet(num_classes=len(classes))

@@ -33,7 +33,7 @@ from .errors import AudioError, CrowdnbError, DataError, ParameterError
 from .evaluation import clip_vote
 from .model import load_checkpoint, predict_proba, resolve_device
 
-__all__ = ["predict_file", "checkpoint_preprocessing", "register_cli", "AGGREGATES"]
+__all__ = ["predict_file", "checkpoint_preprocessing", "register_cli", "AGGREGATES", "InputWarning"]
 
 #: Ways to turn block probabilities into one clip label.
 AGGREGATES = {
@@ -63,12 +63,26 @@ def checkpoint_preprocessing(meta: Mapping[str, Any], *, where: str = "checkpoin
                         ) from None
 
 
+class InputWarning(UserWarning):
+    """An audio file was classified, but something about it deserves a look."""
+
+
 def _block_images(path: str | os.PathLike, config: PreprocessConfig):
     """(blocks, images of the kept ones) of an audio file, the way training made them."""
-    from .audio import load_clip, normalised_blocks
+    from .audio import (CLIPPING_FRACTION, full_scale_fraction, load_clip, normalised_blocks,
+                        truncation)
     from .spectrogram import spectrogram_image
 
     y, sr = load_clip(path, sr=config.audio.sr)
+    cut = truncation(path, y.size / sr)
+    if cut:
+        warnings.warn(f"{path}: {cut}; the blocks below cover what it holds", InputWarning,
+                      stacklevel=3)
+    share = full_scale_fraction(y)
+    if share > CLIPPING_FRACTION:
+        warnings.warn(f"{path}: clipped recording: {share:.2%} of the samples at full scale; "
+                      "its spectrograms hold distortion the training images may not have",
+                      InputWarning, stacklevel=3)
     blocks = list(normalised_blocks(y, sr, config=config.audio))
     images = [spectrogram_image(b.samples, sr, config=config) for b in blocks if b.kept]
     return blocks, images
@@ -205,9 +219,13 @@ def _cli(args: argparse.Namespace) -> int:
     results, failures = [], 0
     for path in args.files:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("ignore", UserWarning)  # the checkpoint's note: once, below
+                warnings.simplefilter("always", InputWarning)  # (checked first: added last)
                 table, label = predict_file(path, (model, meta), aggregate=args.aggregate, device=str(dev))
+            notes = [str(w.message) for w in caught if issubclass(w.category, InputWarning)]
+            for note in notes:
+                print(f"crowdnb predict: warning: {note}", file=sys.stderr)
         except CrowdnbError as exc:
             failures += 1
             print(f"crowdnb predict: error: {exc}", file=sys.stderr)
@@ -215,7 +233,8 @@ def _cli(args: argparse.Namespace) -> int:
                 results.append({"file": path, "error": str(exc)})
             continue
         if args.json:
-            results.append(_json_record(path, table, classes, label, args.aggregate))
+            results.append({**_json_record(path, table, classes, label, args.aggregate),
+                            "warnings": notes})
         else:
             print(_format_table(path, table, classes, label, args.aggregate))
     if args.json:

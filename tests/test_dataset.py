@@ -426,3 +426,21 @@ def test_png_bytes_decode_to_the_same_pixels():
     with Image.open(io.BytesIO(png_bytes(rgb))) as image:
         assert image.format == "PNG" and image.mode == "RGB" and image.size == (17, 31)
         np.testing.assert_array_equal(np.asarray(image), rgb)
+
+
+def test_a_truncated_clip_is_named_truncated_not_too_short(tmp_path):
+    # A 16-bit WAV whose header promises 5 s, cut after 1 s: shorter than a
+    # block, but the reason is the cut, not the recording.
+    sr = 16000
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, 0.1 * np.sin(2 * np.pi * 440 * np.arange(5 * sr) / sr), sr, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[:44 + sr * 2])
+    clips = pd.DataFrame([{"clip_id": "cut", "event_id": "cut", "label": "joy", "path": str(cut)},
+                          {"clip_id": "whole", "event_id": "whole", "label": "joy",
+                           "path": str(whole)}])
+    report = preprocess(clips, tmp_path / "out", progress=False).clip_report.set_index("clip_id")
+    assert report.loc["cut", "status"] == "truncated"
+    assert report.loc["cut", "reason"] == ("truncated: the header promises 5.00 s, the file holds "
+                                           "1.00 s")
+    assert report.loc["whole", "status"] == "ok" and report.loc["whole", "reason"] == ""

@@ -6,6 +6,7 @@ import math
 import urllib.error
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torchvision.models import AlexNet_Weights
@@ -145,8 +146,9 @@ class _NotATensor:
 def test_local_weights_file_is_loaded_safely(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"features.0.weight": _NotATensor()}, path)
-    with pytest.raises(DataError, match="cannot read a torch state dict"):
+    with pytest.raises(DataError, match="not a torch state dict") as info:
         build_model(3, weights=path)
+    assert "weights_only=False" not in str(info.value)  # never advise running a foreign pickle
     path.write_bytes(b"not a torch file")
     with pytest.raises(DataError, match=str(path.name)):
         build_model(3, weights=path)
@@ -200,4 +202,15 @@ def test_load_checkpoint_rejects_other_files(tmp_path, imagenet_like_state):
     path = tmp_path / "plain.pth"
     torch.save({"features.0.bias": torch.zeros(64)}, path)
     with pytest.raises(DataError, match="not a crowdnb checkpoint"):
+        load_checkpoint(path)
+    # random bytes: what the file is not, without torch's advice to unpickle it anyway
+    path.write_bytes(np.random.default_rng(0).bytes(3000))
+    with pytest.raises(DataError, match="plain.pth: not a crowdnb checkpoint") as info:
+        load_checkpoint(path)
+    assert "weights_only" not in str(info.value)
+    # the right format tag, but parts missing: one line that names them
+    from crowdnb.model import CHECKPOINT_FORMAT
+
+    torch.save({"format": CHECKPOINT_FORMAT, "state_dict": {}}, path)
+    with pytest.raises(DataError, match="incomplete crowdnb checkpoint: no classes, normalization"):
         load_checkpoint(path)

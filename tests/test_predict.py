@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -184,6 +185,41 @@ def test_cli_table_and_json(trained_on_audio, capsys, tmp_path):
     assert [b["start_s"] for b in first["blocks"]] == pytest.approx([0.0, 1.0, 2.0])
     assert all(sum(b["probabilities"].values()) == pytest.approx(1.0) for b in first["blocks"])
     assert "error" in second
+
+
+def test_truncated_and_clipped_recordings_are_classified_with_a_warning(trained_on_audio, capsys,
+                                                                        tmp_path):
+    t = trained_on_audio
+    # A 16-bit WAV whose header promises 5 s, cut after 3 s (an interrupted copy).
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, noise(5.0, (4000.0, None), seed=5), SR, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[:44 + 3 * SR * 2])
+    # A recording driven into full scale: 5 % of its samples clipped at +-1.
+    loud = np.clip(noise(3.0, (None, 500.0), seed=6) * 50, -1.0, 1.0)
+    assert 0.02 < np.mean(np.abs(loud) >= 1.0) < 0.3
+    clipped = tmp_path / "clipped.wav"
+    sf.write(clipped, loud, SR)
+
+    with pytest.warns(UserWarning, match=r"cut.wav: truncated: the header promises 5.00 s, "
+                                         r"the file holds 3.00 s"):
+        table, _ = predict_file(cut, t["checkpoint"], device="cpu")
+    assert len(table) == 2  # the blocks of the 3 s it holds
+    with pytest.warns(UserWarning, match=r"clipped.wav: clipped recording: \d+\.\d\d% of the samples"):
+        predict_file(clipped, t["checkpoint"], device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predict_file(whole, t["checkpoint"], device="cpu")  # a whole, clean file: no word
+
+    assert _run_cli(["predict", "--model", str(t["checkpoint"]), str(cut), str(clipped),
+                     str(whole), "--json"]) == 0
+    captured = capsys.readouterr()
+    files = {Path(f["file"]).name: f for f in json.loads(captured.out)["files"]}
+    assert files["cut.wav"]["warnings"] == [f"{cut}: truncated: the header promises 5.00 s, the "
+                                            "file holds 3.00 s; the blocks below cover what it holds"]
+    assert files["clipped.wav"]["warnings"][0].startswith(f"{clipped}: clipped recording")
+    assert files["whole.wav"]["warnings"] == []
+    assert captured.err.count("crowdnb predict: warning:") == 2
 
 
 def _non_default_config() -> PreprocessConfig:

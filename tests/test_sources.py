@@ -321,7 +321,9 @@ def test_manifest_downloads_only_the_range_and_reruns_from_cache(web, tmp_path):
 
     hits = sum(web.hits.values())
     assert hits >= 2
-    again = collect_manifest(manifest, out, progress=False)
+    with pytest.raises(DataError, match="already holds a collection .2 clips.; nothing was changed"):
+        collect_manifest(manifest, out, progress=False)
+    again = collect_manifest(manifest, out, existing="update", progress=False)
     assert sum(web.hits.values()) == hits  # nothing downloaded again
     assert {r[1] for r in report_of(out).values()} == {"cached (not downloaded again)"}
     assert set(again.report["reason"]) == {"cached (not downloaded again)"}
@@ -528,7 +530,7 @@ def test_audioset_collects_through_lists_download_and_manifest(web, audioset_lis
                          "/csv/balanced_train_segments.csv": 1, "/csv/eval_segments.csv": 1}
 
     hits = sum(web.hits.values())
-    again = collect_audioset(out, **options)
+    again = collect_audioset(out, **options, existing="update")
     assert sum(web.hits.values()) == hits  # lists and clips come from the cache
     assert list(again.clips["sha256"]) == list(table["sha256"])
     # The lists can also be a local folder (downloaded by hand).
@@ -593,7 +595,7 @@ def test_crowdnb_command_reports_errors_in_one_line(recordings, tmp_path, capsys
 def test_folder_rerun_into_the_input_folder_does_not_collect_itself(recordings):
     out = recordings / "joy" / "collection"
     first = collect_folder(recordings, out, progress=False).clips
-    again = collect_folder(recordings, out, progress=False).clips
+    again = collect_folder(recordings, out, existing="update", progress=False).clips
     assert list(again["clip_id"]) == list(first["clip_id"])
     assert list(again["sha256"]) == list(first["sha256"])
 

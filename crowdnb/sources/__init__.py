@@ -131,6 +131,14 @@ def _check_options(source: str, function, options: dict) -> None:
     if unknown:
         raise ParameterError(f"{', '.join(unknown)}: not an option of the {source} source "
                              f"(options: {', '.join(allowed)})")
+    for name, value in options.items():
+        default = parameters[name].default
+        # a switch is true or false: "maybe", "yes" or 1 would all read as true
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ParameterError(f"{name}: true or false, got {value!r}")
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and value is not None \
+                and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ParameterError(f"{name}: a number, got {value!r}")
 
 
 # ---------------------------------------------------------------------------
@@ -147,8 +155,12 @@ examples:
       --set mapping=my_mapping.yaml
 
 --set NAME=VALUE passes an option of the source's function (values are read as
-YAML: 20, 0.5, true, null, [a, b]). Every run writes clips.csv, card.md and
-collection_report.csv into --out; a rerun reuses what is already downloaded.
+YAML: 20, 0.5, true, null, [a, b]; switches take true or false only). Every run
+writes clips.csv, card.md and collection_report.csv into --out. A folder that
+already holds a collection is left alone unless --update (add the new clips,
+reusing what is already downloaded) or --replace (start afresh) says otherwise.
+Labels other than the study's (joy, anger, neutral, goal, no_goal) are refused
+unless named: --set labels=[joy,anger,sadness].
 """
 
 
@@ -172,6 +184,8 @@ def _parse_setting(text: str) -> tuple[str, Any]:
 
 def _run(args: argparse.Namespace) -> int:
     options = dict(_parse_setting(text) for text in args.settings)
+    if args.update or args.replace:
+        options["existing"] = "update" if args.update else "replace"
     if args.dry_run:
         options["dry_run"] = True
     options.setdefault("progress", not args.no_progress)
@@ -211,6 +225,12 @@ def register_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
                         "audioset: the URL or folder of the AudioSet lists (default: Google's)")
     parser.add_argument("--dry-run", action="store_true",
                         help="show what would be collected or fetched; write nothing")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--update", action="store_true",
+                          help="--out holds a collection: add the new clips to it (its clips "
+                               "are kept; a clip whose audio changed is reported)")
+    existing.add_argument("--replace", action="store_true",
+                          help="--out holds a collection: delete it and collect afresh")
     parser.add_argument("--set", action="append", default=[], dest="settings",
                         metavar="NAME=VALUE", help="an option of the source (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

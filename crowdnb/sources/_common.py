@@ -18,20 +18,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..audio import load_clip
-from ..clips import CLIP_COLUMNS, ID_PATTERN, read_clips, write_card, write_clips
-from ..errors import DataError, ParameterError
+from ..audio import CLIPPING_FRACTION, full_scale_fraction, load_clip, truncation
+from ..clips import (CARD_FILE, CLIP_COLUMNS, CLIPS_FILE, ID_PATTERN, read_clips, write_card,
+                     write_clips)
+from ..errors import AudioError, DataError, ParameterError
 from ..files import atomic_path, write_table
 
 logger = logging.getLogger("crowdnb.sources")
 
 REPORT_FILE = "collection_report.csv"
 REPORT_COLUMNS = ["item", "status", "reason"]
-COLLECTED, FAILED, SKIPPED = "collected", "failed", "skipped"
+COLLECTED, FAILED, SKIPPED, KEPT = "collected", "failed", "skipped", "kept"
 AUDIO_DIR = "audio"
 BLOCK_S = 2.0  # the paper's block length t_b: a shorter clip yields no block
 
 _URL_SCHEMES = ("http", "https")
+
+#: What to do with a collection already in the output folder: stop and say so
+#: (the default), add the new clips to it, or delete it and collect afresh.
+EXISTING = ("refuse", "update", "replace")
+#: The labels of the study's two tasks; a source takes others only when told them.
+STUDY_LABELS = ("joy", "anger", "neutral", "goal", "no_goal")
 
 
 def safe_id(text: str, *, max_len: int = 96) -> str:
@@ -93,12 +100,14 @@ def probe_audio(path: str | os.PathLike) -> dict:
     -------
     dict
         ``duration_s`` (float, s), ``sample_rate`` (int, Hz, the file's own),
-        ``channels`` (int), ``format`` (str).
+        ``channels`` (int), ``format`` (str), ``full_scale_fraction`` (the share
+        of samples at full scale: see :func:`clipping_note`).
 
     Raises
     ------
     AudioError
-        When the file is empty, not audio, corrupt, or holds no samples.
+        When the file is empty, not audio, corrupt, truncated (it holds less
+        than its header promises), or holds no samples.
     """
     import soundfile
 
@@ -109,14 +118,29 @@ def probe_audio(path: str | os.PathLike) -> dict:
         info = None
     if info is not None:
         y, sr = load_clip(path, sr=int(info.samplerate))
-        return {"duration_s": len(y) / sr, "sample_rate": int(info.samplerate),
+        meta = {"duration_s": len(y) / sr, "sample_rate": int(info.samplerate),
                 "channels": int(info.channels), "format": f"{info.format}/{info.subtype}"}
-    # Not a libsndfile format (m4a, mp4, webm...): load_clip decodes it with
-    # ffmpeg; its own rate and channel count come from ffmpeg's stream line.
-    sample_rate, channels = _ffmpeg_stream_info(path)
-    y, sr = load_clip(path, sr=sample_rate or 44100)
-    return {"duration_s": len(y) / sr, "sample_rate": sample_rate or None,
-            "channels": channels or None, "format": path.suffix.lstrip(".").lower()}
+    else:
+        # Not a libsndfile format (m4a, mp4, webm...): load_clip decodes it with
+        # ffmpeg; its own rate and channel count come from ffmpeg's stream line.
+        sample_rate, channels = _ffmpeg_stream_info(path)
+        y, sr = load_clip(path, sr=sample_rate or 44100)
+        meta = {"duration_s": len(y) / sr, "sample_rate": sample_rate or None,
+                "channels": channels or None, "format": path.suffix.lstrip(".").lower()}
+    cut = truncation(path, meta["duration_s"])
+    if cut:
+        raise AudioError(f"{path}: {cut} (an interrupted copy or download?)")
+    meta["full_scale_fraction"] = full_scale_fraction(y)
+    return meta
+
+
+def clipping_note(meta: dict) -> str:
+    """A collected clip's note when its recording clipped ("" when it did not)."""
+    share = meta.get("full_scale_fraction", 0.0)
+    if share <= CLIPPING_FRACTION:
+        return ""
+    return (f"clipped recording: {share:.2%} of the samples at full scale (distortion in its "
+            "spectrograms)")
 
 
 def _ffmpeg_stream_info(path: Path) -> tuple[int, int]:
@@ -186,7 +210,8 @@ class Collection:
     folder : Path
         The collection folder.
     report : pd.DataFrame
-        One row per input item: ``item``, ``status``, ``reason``.
+        One row per input item: ``item``, ``status``, ``reason`` (``kept``:
+        a clip an update did not collect again).
     messages : list of str
         What the user should know (e.g. a host that could not be reached).
     collections : dict[str, Path]
@@ -203,6 +228,84 @@ class Collection:
     selection: pd.DataFrame | None = None
 
 
+def open_folder(out_dir: str | os.PathLike, existing: str = "refuse", *,
+                keep: tuple[str, ...] = ()) -> pd.DataFrame | None:
+    """Check a collection folder before a source writes anything into it.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The collection folder.
+    existing : {"refuse", "update", "replace"}
+        What to do when it already holds a collection: stop with a message
+        that names it; keep it and add the new clips (the source calls
+        :func:`finish_collection` with the table returned here); or delete
+        its clips table, card, report and audio first.
+    keep : tuple of str
+        Names in the folder that are the source's own cache (the manifest's
+        ``downloads``): not a collection, kept by ``replace``.
+
+    Returns
+    -------
+    pd.DataFrame or None
+        The collection there, for ``update``; None when there is none.
+
+    Raises
+    ------
+    ParameterError
+        When ``out_dir`` is a file, or ``existing`` is not one of :data:`EXISTING`.
+    DataError
+        When the folder holds a collection and ``existing`` is ``"refuse"``, or
+        holds other files (two collections never share a folder).
+    """
+    if existing not in EXISTING:
+        raise ParameterError(f"existing must be one of {', '.join(EXISTING)}, got {existing!r}")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ParameterError(f"{out_dir}: is a file; the output must be a folder (new, empty, "
+                             "or an earlier collection)")
+    entries = sorted(p.name for p in out_dir.iterdir()) if out_dir.is_dir() else []
+    others = [name for name in entries if name not in keep]
+    if not (out_dir / CLIPS_FILE).is_file():
+        # what a run that collected nothing leaves: its report (and the cache)
+        others = [name for name in others if name != REPORT_FILE]
+    if not others:
+        return None
+    if not (out_dir / CLIPS_FILE).is_file():
+        raise DataError(f"{out_dir}: not empty and not a collection (it holds "
+                        f"{', '.join(others[:4])}{', ...' if len(others) > 4 else ''}); collect "
+                        "into a new or empty folder")
+    if existing == "refuse":
+        n = len(read_clips(out_dir))
+        raise DataError(f"{out_dir}: already holds a collection ({n} clips); nothing was "
+                        "changed. Pass --update to add the new clips to it (existing clips are "
+                        "kept), or --replace to delete it and collect afresh")
+    if existing == "update":
+        return read_clips(out_dir)
+    for name in (CLIPS_FILE, CARD_FILE, REPORT_FILE):
+        (out_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(out_dir / AUDIO_DIR, ignore_errors=True)
+    return None
+
+
+def check_labels(found: list[str] | set[str], labels: list[str] | tuple[str, ...] | None, *,
+                 where: str) -> None:
+    """Stop when an input holds labels outside the set the user collects.
+
+    Without ``labels``, the study's (:data:`STUDY_LABELS`): a folder named
+    ``sadness`` or ``joyy`` is a typo or a new class, and only the user can say
+    which.
+    """
+    allowed = set(STUDY_LABELS if labels is None else labels)
+    unknown = sorted(set(found) - allowed)
+    if unknown:
+        hint = (f"pass --set labels=[{', '.join(sorted(set(found)))}] to collect them as classes"
+                if labels is None else "add them to labels, or fix the input")
+        raise DataError(f"{where}: label(s) {', '.join(unknown)} are not among "
+                        f"{', '.join(sorted(allowed))} (found: {', '.join(sorted(set(found)))}); "
+                        f"{hint}")
+
+
 def report_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
@@ -216,6 +319,7 @@ def finish_collection(
     description: str,
     extra_columns: tuple[str, ...] = (),
     empty_message: str | None = None,
+    previous: pd.DataFrame | None = None,
 ) -> Collection:
     """Write the report, the clips table and the card; return the collection as read back.
 
@@ -224,13 +328,23 @@ def finish_collection(
     raised after the report is written (an empty collection would only fail
     later, in preprocessing, with a less useful message); its message is
     ``empty_message`` when given, else the first reasons.
+
+    ``previous`` is the collection an update adds to (:func:`open_folder`):
+    its clips that this run did not collect again are kept (reported
+    ``kept``), and a clip collected again with other audio is reported.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    if previous is not None:
+        rows, report = _merge(previous, rows, report)
+    report = report[REPORT_COLUMNS].reset_index(drop=True)
     write_table(out_dir / REPORT_FILE, report)
-    failures = report[report["status"] != COLLECTED]
+    failures = report[~report["status"].isin([COLLECTED, KEPT])]
     if not rows and empty_message:
         raise DataError(f"{out_dir}: no clip was collected. {empty_message} "
                         f"The full list is in {out_dir / REPORT_FILE}")
+    if not rows and failures.empty:
+        raise DataError(f"{out_dir}: no clip was collected: the input holds no item (no audio "
+                        f"file, no row). The report is in {out_dir / REPORT_FILE}")
     if not rows:
         reasons = "; ".join(f"{r.item}: {r.reason}" for r in failures.head(3).itertuples())
         more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
@@ -249,9 +363,38 @@ def finish_collection(
     return Collection(clips=read_clips(out_dir), folder=out_dir, report=report)
 
 
+def _merge(previous: pd.DataFrame, rows: list[dict],
+           report: pd.DataFrame) -> tuple[list[dict], pd.DataFrame]:
+    """An update: the previous clips not collected again, then this run's."""
+    new = {row["clip_id"]: row for row in rows}
+    report = report.copy()
+    before = previous.set_index("clip_id")
+    for clip_id, row in new.items():
+        if clip_id in before.index and before.loc[clip_id, "sha256"] != row["sha256"]:
+            note = (f"changed: other audio than the collection's clip {clip_id} "
+                    f"(sha256 {str(before.loc[clip_id, 'sha256'])[:12]} -> {row['sha256'][:12]})")
+            logger.warning("%s", note)
+            report.loc[_report_rows(report, clip_id), "reason"] = note
+    kept = previous[~previous["clip_id"].isin(list(new))]
+    kept_rows = kept.to_dict("records")
+    report = pd.concat([pd.DataFrame([{"item": r["clip_id"], "status": KEPT,
+                                       "reason": "in the collection before this update"}
+                                      for r in kept_rows], columns=REPORT_COLUMNS), report],
+                       ignore_index=True)
+    return kept_rows + rows, report
+
+
+def _report_rows(report: pd.DataFrame, clip_id: str) -> pd.Series:
+    # a source's report may carry each item's clip_id (the folder source's does)
+    collected = report["status"].eq(COLLECTED)
+    if "clip_id" in report.columns:
+        return collected & report["clip_id"].eq(clip_id)
+    return collected & report["item"].astype(str).eq(clip_id)
+
+
 __all__ = [
-    "Collection", "REPORT_FILE", "REPORT_COLUMNS", "COLLECTED", "FAILED", "SKIPPED", "AUDIO_DIR", "BLOCK_S",
+    "Collection", "EXISTING", "STUDY_LABELS", "KEPT", "open_folder", "check_labels", "REPORT_FILE", "REPORT_COLUMNS", "COLLECTED", "FAILED", "SKIPPED", "AUDIO_DIR", "BLOCK_S",
     "ID_PATTERN", "safe_id", "check_id", "check_url", "host_of", "strip_path", "probe_audio",
-    "too_short", "check_min_duration", "place_file", "report_frame", "finish_collection",
+    "too_short", "check_min_duration", "clipping_note", "place_file", "report_frame", "finish_collection",
     "logger",
 ]

@@ -60,6 +60,7 @@ AUDIOSET_LISTS = {
     "unbalanced_train": "unbalanced_train_segments.csv",
 }
 CLASS_LABELS_FILE = "class_labels_indices.csv"
+_MANIFEST_FILE = "manifest.csv"  # the selected segments, beside the collection
 #: The page of a segment's video; ``{ytid}`` is replaced by the YouTube id.
 YOUTUBE_URL = "https://www.youtube.com/watch?v={ytid}"
 MULTI_LABEL_RULES = ("drop", "first")
@@ -407,6 +408,7 @@ def collect_audioset(
     duration_tolerance_s: float = 0.5,
     socket_timeout_s: float = 30.0,
     retries: int = 3,
+    existing: str = "refuse",
     dry_run: bool = False,
     progress: bool = True,
 ) -> Collection | pd.DataFrame:
@@ -440,7 +442,7 @@ def collect_audioset(
         The video URL of a segment, with ``{ytid}`` (default: YouTube).
     cache_dir : path-like or None
         Cache of the lists and the downloads (default ``out_dir/downloads``).
-    min_duration_s, duration_tolerance_s, socket_timeout_s, retries, dry_run, progress
+    min_duration_s, duration_tolerance_s, socket_timeout_s, retries, existing, dry_run, progress
         As in :func:`crowdnb.sources.collect_manifest`.
 
     Returns
@@ -466,8 +468,6 @@ def collect_audioset(
     if manifest.empty:
         raise DataError(f"no AudioSet segment of the lists {', '.join(names)} matches the "
                         f"mapping {spec['source']}")
-    if not dry_run:
-        write_table(out_dir / "manifest.csv", manifest)
     proxies = [label for label, e in spec["emotions"].items() if e["proxy"]]
     proxy_text = ""
     if proxies:
@@ -491,9 +491,11 @@ def collect_audioset(
     )
     table = collect_rows(
         manifest, out_dir, source="audioset",
-        title=f"Collection: {out_dir.name} (AudioSet source)", intro=intro, cache_dir=cache,
-        min_duration_s=min_duration_s, duration_tolerance_s=duration_tolerance_s,
-        socket_timeout_s=socket_timeout_s, retries=retries, dry_run=dry_run, progress=progress)
+        title=f"Collection: {out_dir.name} (AudioSet source)", intro=intro,
+        own_files=(_MANIFEST_FILE,), cache_dir=cache, min_duration_s=min_duration_s,
+        duration_tolerance_s=duration_tolerance_s, socket_timeout_s=socket_timeout_s,
+        retries=retries, existing=existing, dry_run=dry_run, progress=progress)
     if isinstance(table, Collection):
+        write_table(out_dir / _MANIFEST_FILE, manifest)
         table.selection = summary
     return table

@@ -29,9 +29,9 @@ from ..clips import validate_label
 from ..errors import AudioError, DataError, ParameterError
 from ..files import sha256_file
 from ._common import (
-    Collection,
-    AUDIO_DIR, BLOCK_S, COLLECTED, FAILED, REPORT_COLUMNS, SKIPPED, check_id, check_min_duration,
-    finish_collection, place_file, probe_audio, report_frame, safe_id, strip_path, too_short,
+    AUDIO_DIR, BLOCK_S, COLLECTED, FAILED, REPORT_COLUMNS, SKIPPED, Collection, check_id,
+    check_labels, check_min_duration, clipping_note, finish_collection, logger, open_folder,
+    place_file, probe_audio, safe_id, strip_path, too_short,
 )
 
 __all__ = ["collect_folder", "FOLDER_CSV_COLUMNS"]
@@ -198,6 +198,8 @@ def collect_folder(
     data_dir: str | os.PathLike | None = None,
     licence: str = "",
     attribution: str = "",
+    labels: list[str] | None = None,
+    existing: str = "refuse",
     dry_run: bool = False,
     progress: bool = True,
 ) -> Collection | pd.DataFrame:
@@ -227,6 +229,13 @@ def collect_folder(
     licence, attribution : str
         Recorded for files whose CSV row gives none (default licence:
         ``"unspecified"``; default attribution: the file's path in the input).
+    labels : list of str or None
+        The classes to collect; a label outside them stops the collection
+        before anything is written, and the message lists what was found.
+        Default: the study's (joy, anger, neutral, goal, no_goal).
+    existing : {"refuse", "update", "replace"}
+        When ``out_dir`` already holds a collection: stop (default), add the
+        new clips to it, or collect afresh (see :func:`open_folder`).
     dry_run : bool
         Check everything and return the plan, but write nothing.
     progress : bool
@@ -248,8 +257,10 @@ def collect_folder(
     input_path = Path(input_path)
     out_dir = Path(out_dir)
     min_duration_s = check_min_duration(min_duration_s)
+    previous = open_folder(out_dir, "update" if dry_run else existing)
     report: list[dict] = []
     candidates, described = _candidates(input_path, data_dir, out_dir, report)
+    check_labels({c.label for c in candidates}, labels, where=str(input_path))
 
     # Default ids are unique per path, but joy/a.wav and joy/a.flac would share one.
     seen_ids: dict[str, str] = {}
@@ -288,7 +299,10 @@ def collect_folder(
             continue
         by_sha[sha] = cand.item
         seen_ids[cand.clip_id] = cand.item
-        record(COLLECTED, "")
+        note = clipping_note(meta)
+        if note:
+            logger.warning("%s: %s", cand.item, note)
+        record(COLLECTED, note)
         if dry_run:
             continue
         rows.append(_clip_row(cand, meta, sha, out_dir, copy=copy, licence=licence,
@@ -307,6 +321,7 @@ def collect_folder(
         + f"{n_failed} file(s) could not be used; `collection_report.csv` lists every file "
           "and what happened to it."
     )
-    return finish_collection(rows, report_frame(report), out_dir,
+    return finish_collection(rows, pd.DataFrame(report, columns=[*REPORT_COLUMNS, "clip_id"]),
+                             out_dir, previous=previous,
                              title=f"Collection: {out_dir.name} (folder source)",
                              description=description)

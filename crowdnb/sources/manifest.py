@@ -44,10 +44,9 @@ from ..clips import validate_label
 from ..errors import AudioError, DataError, ParameterError
 from ..files import atomic_write, read_json, sha256_file, stable_hash
 from ._common import (
-    Collection,
-    AUDIO_DIR, BLOCK_S, COLLECTED, FAILED, REPORT_COLUMNS, SKIPPED, check_id,
-    check_min_duration, check_url, finish_collection, host_of, logger, place_file, probe_audio,
-    report_frame, too_short,
+    AUDIO_DIR, BLOCK_S, COLLECTED, FAILED, REPORT_COLUMNS, SKIPPED, Collection, check_id,
+    check_labels, check_min_duration, check_url, finish_collection, host_of, logger, open_folder,
+    place_file, probe_audio, report_frame, too_short,
 )
 
 __all__ = ["collect_manifest", "read_manifest", "default_event_id", "default_clip_id",
@@ -473,18 +472,23 @@ def collect_rows(
     source: str,
     title: str,
     intro: str,
+    own_files: tuple[str, ...] = (),
     cache_dir: str | os.PathLike | None = None,
     min_duration_s: float = BLOCK_S,
     duration_tolerance_s: float = 0.5,
     socket_timeout_s: float = 30.0,
     retries: int = 3,
+    labels: list[str] | None = None,
+    existing: str = "refuse",
     dry_run: bool = False,
     progress: bool = True,
 ) -> Collection | pd.DataFrame:
     """Collect the rows of a manifest table (shared by the manifest and AudioSet sources).
 
     See :func:`collect_manifest` for the parameters; ``source`` is the value of
-    the clips table's ``source`` column, ``title`` and ``intro`` open the card.
+    the clips table's ``source`` column, ``title`` and ``intro`` open the card;
+    ``own_files`` are files the calling source keeps in ``out_dir`` beside the
+    collection (AudioSet's ``manifest.csv``).
     """
     out_dir = Path(out_dir)
     min_duration_s = check_min_duration(min_duration_s)
@@ -492,8 +496,11 @@ def collect_rows(
     _check_number(socket_timeout_s, "socket_timeout_s", minimum=1)
     _check_number(retries, "retries", minimum=0, integer=True)
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / DEFAULT_CACHE_DIR
+    keep = own_files + ((DEFAULT_CACHE_DIR,) if cache_dir == out_dir / DEFAULT_CACHE_DIR else ())
+    previous = open_folder(out_dir, "update" if dry_run else existing, keep=keep)
     report: list[dict] = []
     rows = _check_rows(table, min_duration_s=min_duration_s, report=report)
+    check_labels({row.label for row in rows}, labels, where=f"{source} rows")
 
     if dry_run:
         return _dry_run_plan(rows, report, cache_dir)
@@ -540,11 +547,11 @@ def collect_rows(
         hosts = ", ".join(f"{h} ({r})" for h, r in unreachable.items())
         summary = (f"network: could not reach {hosts}; {counts['network']} row(s) failed and "
                    f"{counts['skipped']} row(s) were not attempted. Check the connection (or "
-                   f"proxy) and rerun the same command: downloads stay cached in {cache_dir}, "
-                   "so a rerun fetches only what is missing.")
+                   f"proxy) and rerun the command with --update: downloads stay cached in "
+                   f"{cache_dir}, so a rerun fetches only what is missing.")
     description = _description(intro, len(clips), counts,
                                n_failed=sum(r["status"] == FAILED for r in report))
-    table_out = finish_collection(clips, report_frame(report), out_dir, title=title,
+    table_out = finish_collection(clips, report_frame(report), out_dir, title=title, previous=previous,
                                   description=description, extra_columns=("proxy",),
                                   empty_message=summary)
     if summary:
@@ -614,6 +621,8 @@ def collect_manifest(
     duration_tolerance_s: float = 0.5,
     socket_timeout_s: float = 30.0,
     retries: int = 3,
+    labels: list[str] | None = None,
+    existing: str = "refuse",
     dry_run: bool = False,
     progress: bool = True,
 ) -> Collection | pd.DataFrame:
@@ -648,6 +657,12 @@ def collect_manifest(
         yt-dlp's network time-out.
     retries : int >= 0
         yt-dlp's retries per request.
+    labels : list of str or None
+        The classes to collect (default: the study's); a row with another
+        label stops the collection before anything is fetched.
+    existing : {"refuse", "update", "replace"}
+        When ``out_dir`` already holds a collection: stop (default), add the
+        new clips to it, or collect afresh (the download cache is kept).
     dry_run : bool
         Return what would be fetched (status ``to download`` or ``cached``,
         or ``failed`` for invalid rows) and write nothing.
@@ -682,4 +697,4 @@ def collect_manifest(
         intro=f"Collected by the `manifest` source from {where} ({len(table)} row(s)).",
         cache_dir=cache_dir, min_duration_s=min_duration_s,
         duration_tolerance_s=duration_tolerance_s, socket_timeout_s=socket_timeout_s,
-        retries=retries, dry_run=dry_run, progress=progress)
+        retries=retries, labels=labels, existing=existing, dry_run=dry_run, progress=progress)

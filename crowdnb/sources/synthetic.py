@@ -14,9 +14,10 @@ from pathlib import Path
 
 
 from ..clips import read_clips
+from ..errors import ParameterError
 from ..files import read_table, stable_hash, write_table
 from ..provenance import source_hash
-from ._common import COLLECTED, REPORT_FILE, Collection, place_file, report_frame
+from ._common import COLLECTED, REPORT_FILE, Collection, open_folder, place_file, report_frame
 
 __all__ = ["collect_synthetic"]
 
@@ -30,6 +31,7 @@ def collect_synthetic(
     workers: int | None = None,
     progress: bool = True,
     cache_dir: str | os.PathLike | None = None,
+    existing: str = "refuse",
     **overrides,
 ) -> Collection:
     """Render the synthetic corpus into ``out_dir`` and return its collections.
@@ -55,6 +57,9 @@ def collect_synthetic(
         ``cache_dir/synth/<key>/`` (the key hashes the preset, seed, study,
         every synthesizer parameter and the synthesizer's code) and hard-linked
         into ``out_dir``; the files are the same bytes either way.
+    existing : {"refuse", "replace"}
+        When ``out_dir`` already holds the corpus: stop (default) or render
+        it afresh. (An update has no meaning for a corpus rendered whole.)
     **overrides
         Synthesizer parameters (see :func:`crowdnb.synth.synthesize`).
 
@@ -65,6 +70,11 @@ def collect_synthetic(
         only one rendered); ``collections`` maps each rendered study to its
         folder.
     """
+    if existing == "update":
+        raise ParameterError("existing: the synthetic source renders a whole corpus; pass "
+                             "--replace to render it again")
+    for name in _studies(study):
+        open_folder(Path(out_dir) / name, existing)
     if cache_dir is not None:
         folder = _cached_render(Path(cache_dir), preset=preset, seed=seed, study=study,
                                 workers=workers, progress=progress, overrides=overrides)
