@@ -22,6 +22,12 @@ from .errors import DataError
 
 __all__ = [
     "bootstrap_accuracy",
+    "event_bootstrap",
+    "balanced_accuracy",
+    "chance_levels",
+    "degeneracy",
+    "DEGENERATE_SHARE",
+    "MIN_EVENTS_PER_CLASS",
     "evaluate_predictions",
     "clip_vote",
     "block_positions",
@@ -100,12 +106,149 @@ def bootstrap_accuracy(
             "n_resamples": int(n_resamples), "n_units": int(n_units), "seed": int(seed)}
 
 
+#: A network that gives one class to at least this share of the test blocks is
+#: flagged: it answers (nearly) the same thing whatever it hears.
+DEGENERATE_SHARE = 0.9
+#: Fewer test events than this in a class, and a percentile interval over
+#: events means nothing (with 2 events per class there are a handful of
+#: distinct resamples): the interval is not given, and the reason is.
+MIN_EVENTS_PER_CLASS = 5
+
+
+def balanced_accuracy(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
+    """Mean recall over the classes present in ``y_true``.
+
+    Chance is ``1 / K`` for any classifier that ignores its input, whatever
+    the test set's composition: a constant classifier scores exactly that.
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=str), np.asarray(y_pred, dtype=str)
+    present = np.unique(y_true)
+    if present.size == 0:
+        return math.nan
+    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in present]))
+
+
+def chance_levels(y_true: Sequence[str], classes: Sequence[str],
+                  train_labels: Sequence[str] | None = None) -> dict[str, Any]:
+    """What a classifier that ignores its input scores on this test set.
+
+    Returns
+    -------
+    dict
+        ``constant`` (accuracy of the best constant classifier: the share of
+        the largest test class) and ``constant_class``; ``prior`` (expected
+        accuracy of guessing at random by the training classes' shares, or
+        by uniform shares without ``train_labels``); ``balanced`` (1 / K, the
+        chance level of balanced accuracy); ``test_per_class`` (blocks).
+    """
+    classes = list(classes)
+    y_true = pd.Series(np.asarray(y_true, dtype=str))
+    counts = y_true.value_counts().reindex(classes, fill_value=0)
+    n = int(counts.sum())
+    test_share = counts / n if n else counts.astype(float)
+    if train_labels is not None:
+        train = pd.Series(np.asarray(train_labels, dtype=str)).value_counts().reindex(
+            classes, fill_value=0)
+        train_share = train / train.sum() if train.sum() else train.astype(float)
+    else:
+        train_share = pd.Series(1.0 / len(classes), index=classes)
+    present = int((counts > 0).sum())
+    return {
+        "constant": float(test_share.max()) if n else math.nan,
+        "constant_class": str(counts.idxmax()) if n else "",
+        "prior": float((train_share * test_share).sum()),
+        "balanced": 1.0 / present if present else math.nan,
+        "test_per_class": {c: int(v) for c, v in counts.items()},
+    }
+
+
+def degeneracy(y_pred: Sequence[str]) -> dict[str, Any]:
+    """How much of the test set gets the most frequent predicted class.
+
+    Returns
+    -------
+    dict
+        ``share`` (0-1), ``class``, ``degenerate`` (share >=
+        :data:`DEGENERATE_SHARE`), ``constant`` (every block the same class).
+    """
+    predicted = pd.Series(np.asarray(y_pred, dtype=str)).value_counts()
+    if predicted.empty:
+        return {"share": math.nan, "class": "", "degenerate": False, "constant": False}
+    share = float(predicted.iloc[0] / predicted.sum())
+    return {"share": share, "class": str(predicted.index[0]),
+            "degenerate": bool(share >= DEGENERATE_SHARE), "constant": bool(len(predicted) == 1)}
+
+
+def event_bootstrap(
+    y_true: Sequence[str],
+    y_pred: Sequence[str],
+    events: Sequence[str],
+    *,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Intervals for a new crowd: whole test events resampled, within each class.
+
+    Each resample draws, for every class, as many of its test events as it
+    has, with replacement, and all their blocks: the class composition of
+    the test set is kept, and the blocks of one event (which succeed or fail
+    together) move together. Accuracy and balanced accuracy are computed on
+    the same resamples.
+
+    Returns
+    -------
+    dict
+        ``accuracy`` and ``balanced_accuracy``, each ``{"low", "high"}`` (None
+        when not given), ``level``, ``method``, ``n_resamples``,
+        ``events_per_class``, ``seed``, ``ok`` (False when a class has fewer
+        than :data:`MIN_EVENTS_PER_CLASS` test events) and ``note`` (why not).
+    """
+    y_true = np.asarray(y_true, dtype=str)
+    y_pred = np.asarray(y_pred, dtype=str)
+    events = np.asarray(events, dtype=str)
+    classes = sorted(set(y_true))
+    per_class = {c: sorted(set(events[y_true == c])) for c in classes}
+    counts = {c: len(v) for c, v in per_class.items()}
+    out = {"accuracy": {"low": None, "high": None},
+           "balanced_accuracy": {"low": None, "high": None}, "level": level,
+           "method": ("cluster (percentile) bootstrap over test events, stratified by class "
+                      "(each class's events resampled with their blocks)"),
+           "n_resamples": int(n_resamples), "events_per_class": counts, "seed": int(seed),
+           "ok": True, "note": ""}
+    fewest = min(counts.values()) if counts else 0
+    if fewest < MIN_EVENTS_PER_CLASS:
+        out.update(ok=False, note=(
+            f"{fewest} test event(s) in the smallest class, fewer than the "
+            f"{MIN_EVENTS_PER_CLASS} a percentile interval over events needs to mean anything"))
+        return out
+    # per (class, event): blocks and correct blocks
+    cells = pd.DataFrame({"c": y_true, "e": events, "ok": y_true == y_pred})
+    table = cells.groupby(["c", "e"])["ok"].agg(["sum", "count"])
+    rng = np.random.default_rng([seed, 7])
+    correct = np.zeros((int(n_resamples), len(classes)))
+    total = np.zeros_like(correct)
+    for k, c in enumerate(classes):
+        sums = table.loc[c, "sum"].to_numpy(float)
+        sizes = table.loc[c, "count"].to_numpy(float)
+        draws = rng.integers(0, len(sums), size=(int(n_resamples), len(sums)))
+        correct[:, k] = sums[draws].sum(axis=1)
+        total[:, k] = sizes[draws].sum(axis=1)
+    alpha = (1.0 - level) / 2.0
+    for name, values in (("accuracy", correct.sum(axis=1) / total.sum(axis=1)),
+                         ("balanced_accuracy", (correct / total).mean(axis=1))):
+        low, high = np.quantile(values, [alpha, 1.0 - alpha])
+        out[name] = {"low": float(low), "high": float(high)}
+    return out
+
+
 def evaluate_predictions(
     predictions: pd.DataFrame,
     classes: Sequence[str],
     *,
     n_resamples: int = 2000,
     seed: int = 0,
+    train_labels: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Accuracy with intervals, per-class scores, confusion matrix and clip-level accuracy.
 
@@ -113,11 +256,14 @@ def evaluate_predictions(
     ----------
     predictions : pd.DataFrame
         One row per test block: ``clip_id``, ``label`` (true), ``predicted``
-        and ``prob_<class>`` for every class.
+        and ``prob_<class>`` for every class; ``event_id`` (default: the
+        clip) for the interval over events.
     classes : sequence of str
         The classes, in the model's output order.
     n_resamples, seed : int
         Bootstrap resamples and their seed.
+    train_labels : sequence of str, optional
+        The training blocks' labels, for the prior's chance level.
 
     Returns
     -------
@@ -149,8 +295,16 @@ def evaluate_predictions(
             "mean_probability_label": classes[int(np.argmax(mean_prob))],
         })
     clip_table = pd.DataFrame(clips)
+    events = (predictions["event_id"] if "event_id" in predictions.columns
+              else predictions["clip_id"]).astype(str).to_numpy()
     return {
         "accuracy": float(correct.mean()) if len(correct) else math.nan,
+        "balanced_accuracy": balanced_accuracy(y_true, y_pred),
+        "chance": chance_levels(y_true, classes, train_labels),
+        "predicted_majority": degeneracy(y_pred),
+        "interval_event": event_bootstrap(y_true, y_pred, events, n_resamples=n_resamples,
+                                          seed=seed),
+        "n_test_events": int(len(set(events))),
         "n_correct": int(correct.sum()),
         "n_test": int(len(correct)),
         "accuracy_ci95": bootstrap_accuracy(correct, n_resamples=n_resamples, seed=seed),

@@ -13,17 +13,19 @@ in :data:`EXPERIMENTS` (and, if wanted, a chapter that calls
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .config import PreprocessConfig, TrainRecipe
 from .errors import DataError, ParameterError
-from .files import read_json, read_table, write_table
-from .splits import clip_split, random_split, temporal_leakage
+from .files import read_json, read_table, write_json, write_table
+from .splits import clip_split, event_folds, random_split, temporal_leakage
 from .train import FILES, TrainResult, train_model
 
 __all__ = [
@@ -96,12 +98,18 @@ PAPER_DATA = {"n_spectrograms": 678, "n_blocks": 890, "n_clips": 18, "duration_s
 
 @dataclass
 class ExperimentResult:
-    """An experiment's split and training."""
+    """An experiment's split and training.
+
+    With cross-validation, ``train`` and ``test`` are the first fold's,
+    ``training`` holds the pooled out-of-fold metrics and predictions (its
+    history and checkpoint are the first fold's), and ``folds`` every fold.
+    """
 
     experiment: Experiment
     train: pd.DataFrame
     test: pd.DataFrame
     training: TrainResult
+    folds: list["ExperimentResult"] = field(default_factory=list)
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -131,6 +139,7 @@ def run_experiment(
     test_fraction: float,
     seed: int,
     test_clips: Sequence[str] | None = None,
+    folds: int = 1,
     **training: Any,
 ) -> ExperimentResult:
     """Split the blocks by the experiment's protocol, train, and write the results.
@@ -150,10 +159,25 @@ def run_experiment(
         The training recipe and the settings that made the images.
     test_fraction, seed, test_clips
         The split's (:func:`split_for`); the seed also seeds the training.
+    folds : int >= 1
+        The clip protocol only: with 2 or more, event-disjoint, class-stratified
+        cross-validation (:func:`crowdnb.splits.event_folds`) instead of one
+        held-out split: a network per fold (``fold_<i>/``), and the metrics of
+        the pooled out-of-fold predictions in the experiment's folder, with
+        each fold's numbers under ``folds``.
     **training
         Further keyword arguments of :func:`crowdnb.train.train_model`
         (``weights``, ``on_missing_weights``, ``device``, ``deterministic``, ...).
     """
+    if folds > 1:
+        if experiment.protocol != "clip":
+            raise ParameterError(f"{experiment.key}: folds apply to the clip protocol only")
+        if test_clips:
+            raise ParameterError(f"{experiment.key}: test_clips names one held-out split; "
+                                 "set folds to 1 to use it")
+        return _cross_validate(experiment, blocks, image_root=image_root, out_dir=out_dir,
+                               recipe=recipe, preprocessing=preprocessing, folds=folds,
+                               seed=seed, **training)
     train, test = split_for(experiment, blocks, test_fraction=test_fraction, seed=seed,
                             test_clips=test_clips)
     folder = Path(out_dir) / experiment.folder
@@ -165,14 +189,80 @@ def run_experiment(
     return ExperimentResult(experiment, train, test, result)
 
 
+def _cross_validate(experiment: Experiment, blocks: pd.DataFrame, *, image_root, out_dir,
+                    recipe: TrainRecipe, preprocessing: PreprocessConfig, folds: int, seed: int,
+                    **training: Any) -> ExperimentResult:
+    from .evaluation import evaluate_predictions
+
+    folder = Path(out_dir) / experiment.folder
+    results = []
+    for i, (train, test) in enumerate(event_folds(blocks, k=folds, seed=seed), start=1):
+        fold_dir = folder / f"fold_{i}"
+        write_table(fold_dir / "train_blocks.csv", train)
+        write_table(fold_dir / "test_blocks.csv", test)
+        trained = train_model(train, test, image_root=image_root, out_dir=fold_dir, recipe=recipe,
+                              seed=seed, preprocessing=preprocessing,
+                              leakage=temporal_leakage(train, test), **training)
+        results.append(ExperimentResult(experiment, train, test, trained))
+    predictions = pd.concat([r.training.predictions.assign(fold=i)
+                             for i, r in enumerate(results, start=1)], ignore_index=True)
+    first = results[0].training
+    fold_metrics = [r.metrics for r in results]
+    pooled = {
+        **evaluate_predictions(predictions, first.metrics["classes"],
+                               n_resamples=int(first.metrics["params"]["bootstrap_resamples"]),
+                               seed=seed),
+        "protocol": {"name": "event-disjoint, class-stratified cross-validation", "folds": folds,
+                     "seed": seed},
+        "folds": [{**experiment_numbers(m), "fold": i} for i, m in enumerate(fold_metrics, 1)],
+        "counts": {"train_blocks": int(np.mean([len(r.train) for r in results])),
+                   "test_blocks": len(predictions),
+                   "train_clips": int(np.mean([r.train["clip_id"].nunique() for r in results])),
+                   "test_clips": int(predictions["clip_id"].nunique()),
+                   "train_per_class": first.metrics["counts"]["train_per_class"],
+                   "test_per_class": predictions["label"].value_counts().sort_index().to_dict(),
+                   "validation_blocks": first.metrics["counts"]["validation_blocks"]},
+        "leakage": {"fraction": 0.0, "overlap_s": 0.0, "fraction_sharing_clip": 0.0,
+                    "source": "event-disjoint folds"},
+        "training": {"time_s": float(sum(m["training"]["time_s"] for m in fold_metrics)),
+                     "iterations_per_epoch": first.metrics["training"]["iterations_per_epoch"],
+                     "train_images_per_s": float(np.mean([m["training"]["train_images_per_s"]
+                                                          for m in fold_metrics])),
+                     "n_validations": int(sum(m["training"]["n_validations"]
+                                              for m in fold_metrics))},
+        **{key: first.metrics[key] for key in ("classes", "params", "seed", "device",
+                                               "environment", "preprocessing", "weights_info")},
+        "pretrained": all(m["pretrained"] for m in fold_metrics),
+        "pretrained_reason": "; ".join(sorted({m["pretrained_reason"] for m in fold_metrics})),
+        "test_loss": float(np.mean([m["test_loss"] for m in fold_metrics])),
+        "files": {"folds": [f"fold_{i}" for i in range(1, folds + 1)]},
+    }
+    write_table(folder / FILES["predictions"], predictions)
+    write_json(folder / FILES["metrics"], pooled)
+    pooled_result = TrainResult(pooled, first.history, predictions, first.checkpoint)
+    return ExperimentResult(experiment, results[0].train, results[0].test, pooled_result,
+                            folds=results)
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
 def experiment_numbers(metrics: Mapping[str, Any]) -> dict[str, Any]:
     """The numbers a chapter quotes of one training, flat.
 
     Returns
     -------
     dict
-        ``accuracy``, ``accuracy_low``/``accuracy_high`` (95 % bootstrap over
-        blocks), ``accuracy_clip_low``/``accuracy_clip_high`` (cluster
+        ``accuracy``, ``balanced_accuracy``, ``chance_constant`` (best
+        constant classifier on the test set), ``chance_balanced`` (1 / K),
+        ``balanced_low``/``balanced_high`` and ``accuracy_event_low``/``_high``
+        (95 % bootstrap over test events, stratified by class; NaN when
+        ``interval_ok`` is 0, with the reason in ``interval_note``),
+        ``n_test_events``, ``majority_share``/``majority_class`` (the most
+        frequent prediction) and ``degenerate`` (0 or 1),
+        ``accuracy_low``/``accuracy_high`` (95 % bootstrap over blocks: the
+        optimistic one), ``accuracy_clip_low``/``accuracy_clip_high`` (cluster
         bootstrap over clips), ``clip_accuracy`` (majority vote per clip),
         ``n_test``, ``n_correct``, ``n_train``, ``n_test_clips``,
         ``n_train_clips``, ``macro_f1``, ``leakage_fraction`` (test blocks
@@ -182,8 +272,24 @@ def experiment_numbers(metrics: Mapping[str, Any]) -> dict[str, Any]:
     """
     counts = metrics["counts"]
     leakage = metrics.get("leakage") or {}
+    interval = metrics["interval_event"]
+    majority = metrics["predicted_majority"]
+    chance = metrics["chance"]
     return {
         "accuracy": float(metrics["accuracy"]),
+        "balanced_accuracy": float(metrics["balanced_accuracy"]),
+        "chance_constant": float(chance["constant"]),
+        "chance_balanced": float(chance["balanced"]),
+        "interval_ok": int(bool(interval["ok"])),
+        "interval_note": str(interval["note"]),
+        "balanced_low": _number(interval["balanced_accuracy"]["low"]),
+        "balanced_high": _number(interval["balanced_accuracy"]["high"]),
+        "accuracy_event_low": _number(interval["accuracy"]["low"]),
+        "accuracy_event_high": _number(interval["accuracy"]["high"]),
+        "n_test_events": int(metrics["n_test_events"]),
+        "majority_share": float(majority["share"]),
+        "majority_class": str(majority["class"]),
+        "degenerate": int(bool(majority["degenerate"])),
         "accuracy_low": float(metrics["accuracy_ci95"]["low"]),
         "accuracy_high": float(metrics["accuracy_ci95"]["high"]),
         "accuracy_clip_low": float(metrics["accuracy_ci95_clip"]["low"]),

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from .errors import DataError, ParameterError
+from .weights import IMAGENET_SHA256_PREFIX, is_imagenet_file, weights_sha256
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -236,9 +237,30 @@ def _load_backbone(model: nn.Module, state: Mapping[str, torch.Tensor], where: s
     assert set(result.missing_keys) == {NEW_LAYER + ".weight", NEW_LAYER + ".bias"}, result
 
 
+class _NotImageNet(Exception):
+    """A file under the ImageNet weights' name that is not them."""
+
+
+def _check_cached_imagenet(path: Path) -> None:
+    if path.is_file():
+        sha = weights_sha256(path)
+        if not is_imagenet_file(sha):
+            raise _NotImageNet(
+                f"{path} is not torchvision's ImageNet AlexNet: its SHA-256 starts {sha[:8]}, the "
+                f"published file's {IMAGENET_SHA256_PREFIX} (a damaged or foreign file; delete it "
+                "to download the real one)")
+
+
 def _download_imagenet(progress: bool) -> dict[str, torch.Tensor]:
     # Through torchvision's normal route: torch.hub's cache, then download.pytorch.org.
-    return _alexnet_weights().get_state_dict(progress=progress, check_hash=True, weights_only=True)
+    # torch.hub announces a download on stdout even without a progress bar, with
+    # this machine's cache path: quiet means quiet (the result records the source).
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()) if not progress else contextlib.nullcontext():
+        return _alexnet_weights().get_state_dict(progress=progress, check_hash=True,
+                                                 weights_only=True)
 
 
 def build_model(
@@ -329,15 +351,21 @@ def build_model(
     state = None
     if keyword == "imagenet":
         url = _alexnet_weights().url
+        where = imagenet_weights_file()
         try:
+            # torch.hub checks the hash of a download, not of a file already in
+            # its cache: a file of that name can hold anything, so check it here.
+            _check_cached_imagenet(where)
             state = _download_imagenet(progress)
-            info.update(source=str(imagenet_weights_file()),
-                        reason=f"ImageNet weights IMAGENET1K_V1 ({url}) through torch.hub's cache")
-        except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as exc:
+            info.update(source=str(where),
+                        sha256=weights_sha256(where) if where.is_file() else None,
+                        imagenet_verified=True,
+                        reason=f"ImageNet weights IMAGENET1K_V1 ({url}) through torch.hub's cache, "
+                               f"SHA-256 verified ({IMAGENET_SHA256_PREFIX}...)")
+        except (OSError, RuntimeError, pickle.UnpicklingError, EOFError, _NotImageNet) as exc:
             # URLError and socket errors are OSErrors; a corrupt or truncated
             # download fails torch.load or the hash check with RuntimeError.
-            where = imagenet_weights_file()
-            why = f"{type(exc).__name__}: {exc}"
+            why = str(exc) if isinstance(exc, _NotImageNet) else f"{type(exc).__name__}: {exc}"
             if on_missing_weights == "error":
                 raise ParameterError(
                     f"weights='imagenet': cannot obtain the ImageNet AlexNet weights ({why}). Download "
@@ -357,8 +385,14 @@ def build_model(
         path = Path(weights)
         state = _read_state_dict(path)
         _load_backbone(model, state, str(path))
-        info.update(pretrained=True, source=str(path.resolve()),
-                    reason=f"weights loaded from the local file {path}")
+        sha = weights_sha256(path)
+        verified = is_imagenet_file(sha)
+        info.update(pretrained=True, source=str(path.resolve()), sha256=sha,
+                    imagenet_verified=verified,
+                    reason=f"weights loaded from the local file {path} (SHA-256 {sha[:12]}...; "
+                           + ("torchvision's ImageNet AlexNet)" if verified else
+                              "not torchvision's published ImageNet file: pretrained on what "
+                              "that file was trained on)"))
     else:
         info["reason"] = "weights='none' asked for: random initialisation"
 

@@ -527,13 +527,16 @@ def plot_accuracies(table: pd.DataFrame, *, ax=None):
     ----------
     table : pd.DataFrame
         One row per experiment: ``experiment``, ``accuracy``, ``low``, ``high``
-        and ``paper`` (NaN where the paper gives no number).
+        (NaN where there is no interval) and ``paper`` (NaN where the paper
+        gives no number); optionally ``chance``, the accuracy of the best
+        constant answer on each test set, drawn as a grey bar.
     ax : matplotlib Axes, optional
 
     Returns
     -------
     dict
-        ``run`` (the error bars) and ``paper`` (the paper's markers, or None).
+        ``run`` (the error bars), ``paper`` (the paper's markers, or None) and
+        ``chance`` (its markers, or None).
     """
     ax = _axes(ax)
     y = np.arange(len(table))[::-1]
@@ -546,13 +549,17 @@ def plot_accuracies(table: pd.DataFrame, *, ax=None):
     if has_paper.any():
         paper = ax.plot(table["paper"].to_numpy(float)[has_paper], y[has_paper], "D",
                         color="tab:red", label="paper")[0]
+    chance = None
+    if "chance" in table.columns:
+        chance = ax.plot(table["chance"].to_numpy(float), y, "|", color="0.45", markersize=16,
+                         markeredgewidth=2, label="chance (constant answer)")[0]
     ax.set_yticks(y, table["experiment"])
     ax.set_ylim(-0.6, len(table) - 0.4)
     ax.set_xlim(-0.02, 1.02)
     ax.set_xlabel("test accuracy")
     ax.grid(axis="x", color="0.9")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return {"run": run, "paper": paper}
+    return {"run": run, "paper": paper, "chance": chance}
 
 
 def plot_accuracy_by_position(tables: Mapping[str, pd.DataFrame], *, ax=None):

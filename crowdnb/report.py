@@ -23,6 +23,8 @@ __all__ = [
     "glue_markdown",
     "pretrained_admonition",
     "recipe_markdown",
+    "verdict",
+    "comparison",
     "card_markdown",
     "audio_excerpt",
 ]
@@ -91,13 +93,25 @@ def pretrained_admonition(metrics: Mapping[str, Any] | Sequence[Mapping[str, Any
             "not a reproduction of transfer learning."
         )
         if reasons:
-            body += "\n\nWhy: " + "; ".join(reasons)
+            body += "\n\nWhy: " + "; ".join(_portable(r) for r in reasons)
+        body += ("\n\nTo use them on your machine, put `alexnet-owt-7be5be79.pth` (from "
+                 "<https://download.pytorch.org/models/alexnet-owt-7be5be79.pth>) in the folder "
+                 "`python -c \"import torch; print(torch.hub.get_dir())\"` prints, under "
+                 "`checkpoints/`, and run the study again.")
         return (":::{admonition} Trained from random initialisation, not ImageNet weights\n"
                 f":class: warning\n{body}\n:::\n")
     sources = sorted({str((m.get("weights_info") or {}).get("source") or "ImageNet") for m in runs})
     return (":::{admonition} ImageNet-pretrained weights\n:class: note\n"
             "The networks on this page started from ImageNet-pretrained AlexNet weights "
             f"({', '.join(sources)}) and were fine-tuned, as in the paper.\n:::\n")
+
+
+def _portable(reason: str) -> str:
+    """A reason without the paths of the machine that built the book."""
+    from .weights import hub_checkpoints_dir
+
+    return reason.replace(str(hub_checkpoints_dir()), "`torch.hub.get_dir()`/checkpoints").replace(
+        os.path.expanduser("~"), "~")
 
 
 def recipe_markdown(recipe: TrainRecipe) -> str:
@@ -120,6 +134,68 @@ def recipe_markdown(recipe: TrainRecipe) -> str:
         f"{recipe.new_layer_lr_factor:g} times that rate for the new last layer "
         f"({paper.new_layer_lr_factor:g}), and a validation {every} on {validation}.\n"
     )
+
+
+def verdict(numbers: Mapping[str, Any], *, name: str = "The network") -> str:
+    """What one training's test score says, in a sentence chosen by its numbers.
+
+    The rules, in order: a network that gives one class to nearly every test
+    block (``degenerate``) is called a constant classifier, whatever its
+    accuracy; without an interval (too few test events) nothing is said of
+    chance; otherwise the balanced accuracy's interval over test events is
+    set against its chance level, 1 / K.
+
+    Parameters
+    ----------
+    numbers : mapping
+        :func:`crowdnb.experiments.experiment_numbers` of the training.
+    name : str
+        How the sentence names the network.
+    """
+    bal, cb = numbers["balanced_accuracy"], numbers["chance_balanced"]
+    if numbers["degenerate"]:
+        return (f"{name} is, in effect, a constant classifier: it answers **{numbers['majority_class']}** "
+                f"for {numbers['majority_share']:.0%} of the test blocks. Its accuracy "
+                f"({numbers['accuracy']:.3f}) is what always answering one class scores here (the "
+                f"best constant answer: {numbers['chance_constant']:.3f}), and its balanced accuracy "
+                f"({bal:.3f}) sits at the chance level of {cb:.3f}: it has learnt nothing it uses.")
+    if not numbers["interval_ok"]:
+        return (f"{name} has a balanced accuracy of {bal:.3f} against a chance level of {cb:.3f}, "
+                f"but this test set cannot say whether that is above chance: "
+                f"{numbers['interval_note']}.")
+    low, high = numbers["balanced_low"], numbers["balanced_high"]
+    where = f"balanced accuracy {bal:.3f}, 95 % interval over test events [{low:.3f}, {high:.3f}]"
+    if low > cb:
+        return f"{name} is above chance: {where}, above the chance level of {cb:.3f}."
+    if high < cb:
+        return f"{name} is below chance: {where}, below the chance level of {cb:.3f}."
+    return (f"{name} cannot be told from chance: {where}, which contains the chance level of "
+            f"{cb:.3f}.")
+
+
+def comparison(first: Mapping[str, Any], second: Mapping[str, Any], *, first_name: str,
+               second_name: str) -> str:
+    """Whether one training scored higher than another, by their intervals.
+
+    Said only when the two balanced-accuracy intervals over test events do
+    not overlap (a conservative rule); otherwise the difference is given and
+    called what it is: not distinguishable at this test size.
+    """
+    difference = first["balanced_accuracy"] - second["balanced_accuracy"]
+    if not (first["interval_ok"] and second["interval_ok"]):
+        return (f"The balanced accuracy of {first_name} minus that of {second_name} is "
+                f"{difference:+.3f}; with too few test events for intervals, this difference "
+                "cannot be told from noise.")
+    if first["balanced_low"] > second["balanced_high"]:
+        relation = "higher than"
+    elif first["balanced_high"] < second["balanced_low"]:
+        relation = "lower than"
+    else:
+        return (f"The balanced accuracy of {first_name} minus that of {second_name} is "
+                f"{difference:+.3f}, but their 95 % intervals overlap: at this test size the two "
+                "cannot be told apart.")
+    return (f"The balanced accuracy of {first_name} is {relation} that of {second_name} "
+            f"({difference:+.3f}; their 95 % intervals do not overlap).")
 
 
 def card_markdown(path: str | os.PathLike, *, title: str = "Dataset card") -> str:

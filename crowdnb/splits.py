@@ -25,7 +25,7 @@ import pandas as pd
 
 from .errors import DataError, ParameterError
 
-__all__ = ["random_split", "clip_split", "temporal_leakage", "kept_blocks"]
+__all__ = ["random_split", "clip_split", "event_folds", "temporal_leakage", "kept_blocks"]
 
 
 def _check_fraction(test_fraction: float) -> float:
@@ -201,6 +201,65 @@ def clip_split(
         test_set.update(rng.permutation(clips)[:n_test].tolist())
     test_mask = np.array([c in test_set for c in clip_ids], dtype=bool)
     return _take(blocks, test_mask)
+
+
+def event_folds(blocks: pd.DataFrame, *, k: int = 3,
+                seed: int = 0) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Event-disjoint, class-stratified k-fold cross-validation.
+
+    Every event's blocks are tested exactly once, in one fold, and no event is
+    on both sides of a fold (the events are the groups of scikit-learn's
+    ``StratifiedGroupKFold``; ``event_id``, falling back to ``clip_id``); the
+    folds keep each class's share of blocks as well as whole events allow.
+
+    Parameters
+    ----------
+    blocks : pd.DataFrame
+        Block table with ``clip_id`` and ``label`` (``event_id`` used when
+        present). Rows with ``kept == False`` are left out.
+    k : int >= 2
+        Folds.
+    seed : int
+        Seed of the shuffling of events before they are dealt to folds.
+
+    Returns
+    -------
+    list of (train, test)
+        One pair per fold, each in the input's order with a fresh index.
+
+    Raises
+    ------
+    ParameterError
+        If ``k`` is not an integer >= 2.
+    DataError
+        If a class has fewer than ``k`` events (a fold would lack it), or an
+        event holds several labels.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+        raise ParameterError(f"folds must be an integer >= 2, got {k!r}")
+    blocks = kept_blocks(blocks, required=["clip_id", "label"])
+    events = (blocks["event_id"] if "event_id" in blocks.columns else blocks["clip_id"]).astype(str)
+    per_event = blocks.groupby(events.to_numpy())["label"].agg(lambda v: sorted(set(v)))
+    mixed = per_event[per_event.map(len) > 1]
+    if len(mixed):
+        raise DataError(f"event {mixed.index[0]!r} has blocks with several labels "
+                        f"({', '.join(mixed.iloc[0])}); event folds need one label per event")
+    counts = per_event.map(lambda v: v[0]).value_counts()
+    short = counts[counts < k]
+    if len(short):
+        raise DataError(f"{k} folds need at least {k} events per class; "
+                        + ", ".join(f"{label!r} has {n}" for label, n in short.items())
+                        + " (fewer folds, or more recordings)")
+    splitter = StratifiedGroupKFold(n_splits=int(k), shuffle=True, random_state=int(seed))
+    folds = []
+    for _, test_index in splitter.split(np.zeros(len(blocks)), blocks["label"].astype(str),
+                                        groups=events.to_numpy()):
+        mask = np.zeros(len(blocks), dtype=bool)
+        mask[test_index] = True
+        folds.append(_take(blocks, mask))
+    return folds
 
 
 def temporal_leakage(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:

@@ -398,8 +398,10 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: _D
 
 def _predictions(data: _Data, probs: np.ndarray) -> pd.DataFrame:
     test, classes = data.test, data.classes
+    events = test["event_id"] if "event_id" in test.columns else test["clip_id"]
     table = pd.DataFrame({"block_id": test["block_id"].to_numpy(),
                           "clip_id": test["clip_id"].astype(str).to_numpy(),
+                          "event_id": events.astype(str).to_numpy(),
                           "label": test["label"].astype(str).to_numpy(),
                           "predicted": [classes[i] for i in probs.argmax(axis=1)]})
     for column in ("start_s", "end_s"):
@@ -552,7 +554,8 @@ def train_model(
               "bootstrap_resamples": bootstrap_resamples, "image_root": str(image_root),
               "out_dir": str(out_dir) if out_dir is not None else None}
     metrics = {
-        **evaluate_predictions(predictions, data.classes, n_resamples=bootstrap_resamples, seed=seed),
+        **evaluate_predictions(predictions, data.classes, n_resamples=bootstrap_resamples, seed=seed,
+                               train_labels=data.train["label"].astype(str).to_numpy()),
         "test_loss": final["loss"],
         **_record(data, loop, final, weights_info, groups, recipe, train_time_s=train_time_s,
                   n_validation=len(val_index), leakage=leakage),

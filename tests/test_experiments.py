@@ -125,7 +125,14 @@ def _metrics(accuracy, n_test=10):
             "macro_f1": accuracy, "pretrained": False,
             "counts": {"train_blocks": 40, "test_clips": 2, "train_clips": 4},
             "leakage": {"fraction": 0.25, "overlap_s": 3.0, "fraction_sharing_clip": 1.0},
-            "params": {"epochs": 6}, "training": {"time_s": 90.0}}
+            "params": {"epochs": 6}, "training": {"time_s": 90.0},
+            "balanced_accuracy": accuracy - 0.05, "n_test_events": 6,
+            "chance": {"constant": 0.4, "balanced": 1 / 3},
+            "predicted_majority": {"share": 0.5, "class": "joy", "degenerate": False},
+            "interval_event": {"ok": True, "note": "",
+                               "accuracy": {"low": accuracy - 0.2, "high": accuracy + 0.1},
+                               "balanced_accuracy": {"low": accuracy - 0.25,
+                                                     "high": accuracy + 0.05}}}
 
 
 def test_results_table_gathers_every_experiment_beside_the_paper(tmp_path):

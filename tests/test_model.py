@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import urllib.error
 import warnings
@@ -117,11 +118,32 @@ def test_missing_imagenet_weights_error_says_where_to_put_the_file(monkeypatch):
     assert str(imagenet_weights_file()) in message
 
 
+def test_a_random_file_under_the_imagenet_name_is_not_imagenet(monkeypatch, tmp_path,
+                                                               imagenet_like_state):
+    # torch.hub checks the hash of a download only, not of a file in its cache.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cached = imagenet_weights_file()
+    assert cached.is_relative_to(tmp_path)
+    cached.parent.mkdir(parents=True)
+    torch.save(imagenet_like_state, cached)  # right names and shapes, random numbers
+    with pytest.warns(PretrainedWeightsWarning, match="is not torchvision's ImageNet AlexNet"):
+        model, info = build_model(3, weights="imagenet", seed=1)
+    assert info["pretrained"] is False
+    assert "its SHA-256 starts" in info["reason"] and "7be5be79" in info["reason"]
+    reference, _ = build_model(3, weights="none", seed=1)
+    assert _same_parameters(model, reference)
+    with pytest.raises(ParameterError, match="is not torchvision's ImageNet AlexNet"):
+        build_model(3, weights="imagenet", on_missing_weights="error")
+
+
 def test_local_weights_file(tmp_path, imagenet_like_state):
     path = tmp_path / "alexnet.pth"
     torch.save(imagenet_like_state, path)
     model, info = build_model(2, weights=path, seed=0)
     assert info["pretrained"] is True and info["source"] == str(path.resolve())
+    # recorded as what it is: a local file, with its hash, not verified ImageNet
+    assert info["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert info["imagenet_verified"] is False and "not torchvision's published" in info["reason"]
     assert torch.equal(model.features[3].weight, imagenet_like_state["features.3.weight"])
     assert torch.equal(model.classifier[4].bias, imagenet_like_state["classifier.4.bias"])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import numpy as np
 import pytest
 
 from crowdnb.errors import DataError, ParameterError
@@ -153,3 +154,55 @@ def test_random_split_leaks_and_clip_split_does_not(study_like):
 def test_temporal_leakage_needs_times(study_like):
     with pytest.raises(DataError, match="start_s"):
         temporal_leakage(study_like.drop(columns="start_s"), study_like)
+
+
+def _event_blocks(events_per_class: dict[str, int], blocks_per_event=(3, 9)):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for label, n_events in events_per_class.items():
+        for e in range(n_events):
+            event = f"{label}_ev{e}"
+            for c in range(2):  # two clips per event
+                for b in range(int(rng.integers(*blocks_per_event))):
+                    rows.append({"block_id": f"{event}_c{c}_b{b}", "clip_id": f"{event}_c{c}",
+                                 "event_id": event, "label": label, "start_s": float(b),
+                                 "end_s": float(b) + 2.0})
+    return pd.DataFrame(rows)
+
+
+def test_event_folds_test_every_event_once_and_never_on_both_sides():
+    from crowdnb.splits import event_folds
+
+    blocks = _event_blocks({"joy": 9, "anger": 6, "neutral": 4})
+    folds = event_folds(blocks, k=3, seed=0)
+    assert len(folds) == 3
+    tested = []
+    for train, test in folds:
+        assert not set(train["event_id"]) & set(test["event_id"])  # event-disjoint
+        assert set(test["label"]) == {"joy", "anger", "neutral"}  # every class in every fold
+        assert len(train) + len(test) == len(blocks)
+        tested.extend(test["event_id"].unique())
+    assert sorted(tested) == sorted(blocks["event_id"].unique())  # each exactly once
+    blocks_tested = sorted(b for _, test in folds for b in test["block_id"])
+    assert blocks_tested == sorted(blocks["block_id"])
+    # stratified: each fold's class shares stay near the whole table's
+    whole = blocks["label"].value_counts(normalize=True)
+    for _, test in folds:
+        share = test["label"].value_counts(normalize=True)
+        assert (share - whole).abs().max() < 0.2
+    again = event_folds(blocks, k=3, seed=0)
+    assert [t["block_id"].tolist() for _, t in again] == [t["block_id"].tolist() for _, t in folds]
+
+
+def test_event_folds_need_k_events_per_class():
+    from crowdnb.errors import DataError, ParameterError
+    from crowdnb.splits import event_folds
+
+    blocks = _event_blocks({"joy": 5, "neutral": 2})
+    with pytest.raises(DataError, match="3 folds need at least 3 events per class; 'neutral' has 2"):
+        event_folds(blocks, k=3)
+    with pytest.raises(ParameterError, match="folds must be an integer >= 2"):
+        event_folds(blocks, k=1)
+    assert len(event_folds(blocks, k=2)) == 2

@@ -163,10 +163,22 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
     # Glued numbers reached the prose (a missing key fails the build above).
     # The results page quotes this run's accuracy and interval in its sentence, not
     # just somewhere on the page.
+    # ... and the verdict chosen by its numbers (a constant classifier is called that).
+    from crowdnb.experiments import experiment_numbers
+    from crowdnb.report import verdict
+
     results = _text((html / "book" / "executed" / "07_results.html").read_text(encoding="utf-8"))
-    ci = metrics["accuracy_ci95_clip"]
-    assert (f"Emotions, random split: {metrics['accuracy']:.3f} [{ci['low']:.3f}, "
-            f"{ci['high']:.3f}]") in results
+    numbers = experiment_numbers(metrics)
+    assert (f"Emotions, random split: accuracy {numbers['accuracy']:.3f}, balanced accuracy "
+            f"{numbers['balanced_accuracy']:.3f}") in results
+    said = _text(verdict(numbers, name="Its network").replace("**", ""))
+    assert said in results
+    chapter = _text((html / "book" / "executed" / "04_random_split_training.html").read_text(
+        encoding="utf-8"))
+    assert _text(verdict(numbers, name="The network of this chapter").replace("**", "")) in chapter
+    for page in (results, chapter):  # no path of this machine, no Python warning text
+        assert "/root/" not in page and str(Path.home()) + "/" not in page
+        assert "Warning:" not in page and "warnings.warn" not in page
     # The recipe is worded once, from this run's values, on every training page.
     for stage in ("04_random_split_training", "05_clip_split_training", "06_goal_nogoal_study"):
         page = (html / "book" / "executed" / f"{stage}.html").read_text(encoding="utf-8")

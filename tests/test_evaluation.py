@@ -1,0 +1,148 @@
+"""What predictions are worth: chance levels, balanced accuracy, degenerate networks,
+intervals over events, and the sentences the book builds from them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crowdnb.evaluation import (DEGENERATE_SHARE, MIN_EVENTS_PER_CLASS, balanced_accuracy,
+                                chance_levels, degeneracy, evaluate_predictions, event_bootstrap)
+from crowdnb.experiments import experiment_numbers
+from crowdnb.report import comparison, verdict
+
+CLASSES = ["anger", "joy", "neutral"]
+
+
+def test_chance_and_balanced_accuracy_on_a_skewed_test_set():
+    # The clip split's situation: 75 neutral, 54 joy, 39 anger; a network that
+    # always answers "anger" scores 39/168 = 0.232 in accuracy, below 1/3.
+    y_true = ["neutral"] * 75 + ["joy"] * 54 + ["anger"] * 39
+    y_pred = ["anger"] * 168
+    assert np.mean(np.array(y_true) == np.array(y_pred)) == pytest.approx(39 / 168)
+    assert balanced_accuracy(y_true, y_pred) == pytest.approx(1 / 3)
+    chance = chance_levels(y_true, CLASSES, train_labels=["anger"] * 187 + ["joy"] * 172
+                           + ["neutral"] * 151)
+    assert chance["constant"] == pytest.approx(75 / 168) and chance["constant_class"] == "neutral"
+    assert chance["balanced"] == pytest.approx(1 / 3)
+    expected_prior = (187 * 39 + 172 * 54 + 151 * 75) / (510 * 168)
+    assert chance["prior"] == pytest.approx(expected_prior)
+    assert chance["test_per_class"] == {"anger": 39, "joy": 54, "neutral": 75}
+    majority = degeneracy(y_pred)
+    assert majority == {"share": 1.0, "class": "anger", "degenerate": True, "constant": True}
+
+
+def test_balanced_accuracy_is_the_mean_recall():
+    y_true = ["a", "a", "a", "a", "b", "b"]
+    y_pred = ["a", "a", "a", "b", "b", "a"]
+    assert balanced_accuracy(y_true, y_pred) == pytest.approx((3 / 4 + 1 / 2) / 2)
+    assert math.isnan(balanced_accuracy([], []))
+
+
+def test_degenerate_flag_threshold():
+    below = ["a"] * int(100 * DEGENERATE_SHARE - 1) + ["b"] * (100 - int(100 * DEGENERATE_SHARE - 1))
+    at = ["a"] * int(100 * DEGENERATE_SHARE) + ["b"] * (100 - int(100 * DEGENERATE_SHARE))
+    assert not degeneracy(below)["degenerate"]
+    assert degeneracy(at)["degenerate"] and not degeneracy(at)["constant"]
+
+
+def _events(n_per_class: int, blocks: int = 4, accuracy_by_class=(0.9, 0.6)):
+    rng = np.random.default_rng(0)
+    rows = []
+    for label, acc in zip(("a", "b"), accuracy_by_class):
+        for e in range(n_per_class):
+            for _ in range(blocks):
+                right = rng.random() < acc
+                rows.append((label, label if right else ("b" if label == "a" else "a"),
+                             f"{label}{e}"))
+    y_true, y_pred, events = map(np.array, zip(*rows))
+    return y_true, y_pred, events
+
+
+def test_event_bootstrap_keeps_the_class_composition_and_covers_the_estimate():
+    y_true, y_pred, events = _events(8)
+    out = event_bootstrap(y_true, y_pred, events, n_resamples=500, seed=1)
+    assert out["ok"] and out["events_per_class"] == {"a": 8, "b": 8}
+    bal = balanced_accuracy(y_true, y_pred)
+    assert out["balanced_accuracy"]["low"] < bal < out["balanced_accuracy"]["high"]
+    acc = float(np.mean(y_true == y_pred))
+    assert out["accuracy"]["low"] < acc < out["accuracy"]["high"]
+    # each resample keeps 8 events per class of 4 blocks: 64 blocks, half of each class,
+    # so accuracy and balanced accuracy coincide resample by resample
+    assert out["accuracy"] == pytest.approx(out["balanced_accuracy"])
+    assert event_bootstrap(y_true, y_pred, events, n_resamples=500, seed=1) == out
+
+
+def test_too_few_events_give_no_interval_and_say_why():
+    y_true, y_pred, events = _events(MIN_EVENTS_PER_CLASS - 1)
+    out = event_bootstrap(y_true, y_pred, events, n_resamples=100)
+    assert not out["ok"] and out["balanced_accuracy"]["low"] is None
+    assert out["note"].startswith(f"{MIN_EVENTS_PER_CLASS - 1} test event(s) in the smallest "
+                                  "class, fewer than")
+
+
+def _predictions(y_true, y_pred, events):
+    table = pd.DataFrame({"label": y_true, "predicted": y_pred, "event_id": events,
+                          "clip_id": events})
+    for c in ("a", "b"):
+        table[f"prob_{c}"] = (table["predicted"] == c).astype(float)
+    return table
+
+
+def test_evaluate_predictions_carries_chance_balance_degeneracy_and_the_event_interval():
+    y_true, y_pred, events = _events(6)
+    metrics = evaluate_predictions(_predictions(y_true, y_pred, events), ["a", "b"],
+                                   n_resamples=200)
+    assert metrics["balanced_accuracy"] == pytest.approx(balanced_accuracy(y_true, y_pred))
+    assert metrics["chance"]["constant"] == pytest.approx(0.5)
+    assert metrics["n_test_events"] == 12 and metrics["interval_event"]["ok"]
+    assert not metrics["predicted_majority"]["degenerate"]
+
+
+def _numbers(**change):
+    base = {"accuracy": 0.8, "balanced_accuracy": 0.78, "chance_constant": 0.4,
+            "chance_balanced": 1 / 3, "interval_ok": 1, "interval_note": "",
+            "balanced_low": 0.6, "balanced_high": 0.9, "majority_share": 0.45,
+            "majority_class": "joy", "degenerate": 0}
+    return {**base, **change}
+
+
+def test_the_verdict_follows_the_numbers():
+    assert verdict(_numbers()).startswith("The network is above chance: balanced accuracy 0.780, "
+                                         "95 % interval over test events [0.600, 0.900]")
+    assert "cannot be told from chance" in verdict(_numbers(balanced_low=0.2))
+    assert "is below chance" in verdict(_numbers(balanced_low=0.1, balanced_high=0.3))
+    constant = verdict(_numbers(degenerate=1, majority_class="anger", majority_share=1.0,
+                                accuracy=0.232, balanced_accuracy=1 / 3))
+    assert constant.startswith("The network is, in effect, a constant classifier: it answers "
+                               "**anger** for 100% of the test blocks")
+    assert "above chance" not in constant
+    few = verdict(_numbers(interval_ok=0, interval_note="2 test event(s) in the smallest class"))
+    assert "cannot say whether that is above chance: 2 test event(s) in the smallest class." in few
+
+
+def test_a_comparison_claims_a_difference_only_when_the_intervals_allow():
+    high, low = _numbers(balanced_low=0.7, balanced_high=0.9), _numbers(balanced_low=0.4,
+                                                                         balanced_high=0.6,
+                                                                         balanced_accuracy=0.5)
+    assert "is higher than that of B" in comparison(high, low, first_name="A", second_name="B")
+    assert "is lower than that of A" in comparison(low, high, first_name="B", second_name="A")
+    overlapping = comparison(high, _numbers(balanced_low=0.65), first_name="A", second_name="B")
+    assert "cannot be told apart" in overlapping and "+0.000" in overlapping
+    assert "cannot be told from noise" in comparison(high, _numbers(interval_ok=0),
+                                                     first_name="A", second_name="B")
+
+
+def test_experiment_numbers_bring_the_new_fields_to_the_book():
+    y_true, y_pred, events = _events(6)
+    metrics = evaluate_predictions(_predictions(y_true, y_pred, events), ["a", "b"],
+                                   n_resamples=200)
+    metrics.update(counts={"train_blocks": 10, "test_clips": 12, "train_clips": 12},
+                   pretrained=False, params={"epochs": 1}, training={"time_s": 6.0})
+    numbers = experiment_numbers(metrics)
+    assert numbers["balanced_accuracy"] == pytest.approx(metrics["balanced_accuracy"])
+    assert numbers["interval_ok"] == 1 and numbers["degenerate"] == 0
+    assert numbers["balanced_low"] == metrics["interval_event"]["balanced_accuracy"]["low"]
