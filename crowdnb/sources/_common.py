@@ -385,11 +385,10 @@ def _merge(previous: pd.DataFrame, rows: list[dict],
 
 
 def _report_rows(report: pd.DataFrame, clip_id: str) -> pd.Series:
-    # a source's report may carry each item's clip_id (the folder source's does)
-    collected = report["status"].eq(COLLECTED)
-    if "clip_id" in report.columns:
-        return collected & report["clip_id"].eq(clip_id)
-    return collected & report["item"].astype(str).eq(clip_id)
+    # the sources' reports carry each collected item's clip_id for this
+    if "clip_id" not in report.columns:
+        return pd.Series(False, index=report.index)
+    return report["status"].eq(COLLECTED) & report["clip_id"].eq(clip_id)
 
 
 __all__ = [

@@ -46,7 +46,7 @@ from ..files import atomic_write, read_json, sha256_file, stable_hash
 from ._common import (
     AUDIO_DIR, BLOCK_S, COLLECTED, FAILED, REPORT_COLUMNS, SKIPPED, Collection, check_id,
     check_labels, check_min_duration, check_url, finish_collection, host_of, logger, open_folder,
-    place_file, probe_audio, report_frame, too_short,
+    place_file, probe_audio, too_short,
 )
 
 __all__ = ["collect_manifest", "read_manifest", "default_event_id", "default_clip_id",
@@ -540,7 +540,8 @@ def collect_rows(
             report.append({"item": row.item, "status": FAILED, "reason": short})
             continue
         clips.append(_place_clip(row, meta, entry / _AUDIO_NAME, root, source))
-        report.append({"item": row.item, "status": COLLECTED, "reason": how})
+        report.append({"item": row.item, "status": COLLECTED, "reason": how,
+                       "clip_id": row.clip_id})
 
     summary = None
     if unreachable:
@@ -551,7 +552,8 @@ def collect_rows(
                    f"{cache_dir}, so a rerun fetches only what is missing.")
     description = _description(intro, len(clips), counts,
                                n_failed=sum(r["status"] == FAILED for r in report))
-    table_out = finish_collection(clips, report_frame(report), out_dir, title=title, previous=previous,
+    table_out = finish_collection(clips, pd.DataFrame(report, columns=[*REPORT_COLUMNS, "clip_id"]),
+                                  out_dir, title=title, previous=previous,
                                   description=description, extra_columns=("proxy",),
                                   empty_message=summary)
     if summary:
