@@ -28,6 +28,7 @@ __all__ = [
     "degeneracy",
     "DEGENERATE_SHARE",
     "MIN_EVENTS_PER_CLASS",
+    "paired_difference",
     "evaluate_predictions",
     "clip_vote",
     "block_positions",
@@ -239,6 +240,75 @@ def event_bootstrap(
                          ("balanced_accuracy", (correct / total).mean(axis=1))):
         low, high = np.quantile(values, [alpha, 1.0 - alpha])
         out[name] = {"low": float(low), "high": float(high)}
+    return out
+
+
+def paired_difference(
+    y_true: Sequence[str],
+    pred_a: Sequence[str],
+    pred_b: Sequence[str],
+    events: Sequence[str],
+    *,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Accuracy and balanced accuracy of A minus those of B, on the same test blocks.
+
+    Both networks answered the same blocks, so the resamples are paired:
+    each draws, class by class, the test events with replacement (the
+    cluster bootstrap of :func:`event_bootstrap`) and scores both networks on
+    them. Where a class has fewer than :data:`MIN_EVENTS_PER_CLASS` test
+    events, it draws blocks instead, within each class, and says that this
+    interval is the optimistic one (blocks of one event are not independent).
+    Either way the interval covers the test set's sampling only, not the
+    training seed.
+
+    Returns
+    -------
+    dict
+        ``accuracy`` and ``balanced_accuracy``, each ``{"difference", "low",
+        "high"}``; ``level``, ``method``, ``optimistic`` (True for the block
+        bootstrap), ``n_resamples``, ``seed``.
+    """
+    y_true, pred_a, pred_b, events = (np.asarray(v, dtype=str)
+                                      for v in (y_true, pred_a, pred_b, events))
+    if not (len(y_true) == len(pred_a) == len(pred_b) == len(events)) or not len(y_true):
+        raise DataError("paired_difference needs the same non-empty test blocks for both networks")
+    hit_a, hit_b = y_true == pred_a, y_true == pred_b
+    classes = sorted(set(y_true))
+    fewest = min(len(set(events[y_true == c])) for c in classes)
+    optimistic = fewest < MIN_EVENTS_PER_CLASS
+    groups = np.arange(len(y_true)).astype(str) if optimistic else events
+    rng = np.random.default_rng([seed, 11])
+    shape = (int(n_resamples), len(classes))
+    correct_a, correct_b, total = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    for k, c in enumerate(classes):
+        rows = y_true == c
+        table = pd.DataFrame({"g": groups[rows], "a": hit_a[rows], "b": hit_b[rows]}).groupby("g")
+        sums = table.sum()
+        sizes = table.size().to_numpy(float)
+        draws = rng.integers(0, len(sizes), size=(int(n_resamples), len(sizes)))
+        correct_a[:, k] = sums["a"].to_numpy(float)[draws].sum(axis=1)
+        correct_b[:, k] = sums["b"].to_numpy(float)[draws].sum(axis=1)
+        total[:, k] = sizes[draws].sum(axis=1)
+    alpha = (1.0 - level) / 2.0
+    out: dict[str, Any] = {}
+    recall_a = [float(hit_a[y_true == c].mean()) for c in classes]
+    recall_b = [float(hit_b[y_true == c].mean()) for c in classes]
+    observed = {"accuracy": float(hit_a.mean() - hit_b.mean()),
+                "balanced_accuracy": float(np.mean(recall_a) - np.mean(recall_b))}
+    resampled = {"accuracy": (correct_a.sum(1) - correct_b.sum(1)) / total.sum(1),
+                 "balanced_accuracy": (correct_a / total).mean(1) - (correct_b / total).mean(1)}
+    for name, values in resampled.items():
+        low, high = np.quantile(values, [alpha, 1.0 - alpha])
+        out[name] = {"difference": observed[name], "low": float(low), "high": float(high)}
+    out.update(level=level, optimistic=bool(optimistic), n_resamples=int(n_resamples),
+               seed=int(seed),
+               method=("paired bootstrap over test blocks within each class (optimistic: "
+                       f"{fewest} test event(s) in the smallest class, too few to resample events)"
+                       if optimistic else
+                       "paired cluster bootstrap over test events, stratified by class"))
     return out
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 from .config import PreprocessConfig, TrainRecipe
 from .errors import DataError, ParameterError
 from .files import read_json, read_table, write_json, write_table
-from .splits import clip_split, event_folds, random_split, temporal_leakage
+from .splits import clip_split, event_folds, guard_gap, random_split, temporal_leakage
 from .train import FILES, TrainResult, train_model
 
 __all__ = [
@@ -35,10 +35,12 @@ __all__ = [
     "ExperimentResult",
     "split_for",
     "run_experiment",
+    "guard_gap_effect",
     "experiment_numbers",
     "glue_experiment",
     "metrics_path",
     "results_table",
+    "seed_spread",
     "emotion_images",
 ]
 
@@ -55,8 +57,9 @@ class Experiment:
         How the book names it.
     task : {"emotions", "football"}
         The collection it uses (joy/anger/neutral, or goal/no_goal).
-    protocol : {"random", "clip"}
-        How blocks are split (:mod:`crowdnb.splits`).
+    protocol : {"random", "random_guard", "clip"}
+        How blocks are split (:mod:`crowdnb.splits`); ``random_guard`` is the
+        random split with a guard gap (:func:`crowdnb.splits.guard_gap`).
     stage : str
         The chapter (stage) that runs it.
     folder : str
@@ -65,6 +68,9 @@ class Experiment:
         The accuracy the paper reports, if it gives one.
     paper_says : str
         What the paper says of it, quoted.
+    optional : bool
+        Its chapter runs it only when a parameter asks (the results table
+        leaves it out when its metrics are missing).
     """
 
     key: str
@@ -75,12 +81,16 @@ class Experiment:
     folder: str = ""
     paper_accuracy: float | None = None
     paper_says: str = ""
+    optional: bool = False
 
 
 EXPERIMENTS: dict[str, Experiment] = {e.key: e for e in (
     Experiment("emotions_random", "emotions, random split", "emotions", "random",
                "04_random_split_training", paper_accuracy=1.0,
                paper_says="perfect accuracy, i.e., 1"),
+    Experiment("emotions_random_guard", "emotions, random split, guard gap", "emotions",
+               "random_guard", "04_random_split_training", "guard_gap", optional=True,
+               paper_says="the same test blocks, without the training blocks that share their sound"),
     Experiment("emotions_clip", "emotions, clip split", "emotions", "clip",
                "05_clip_split_training",
                paper_says="only slightly lower, although more consistent, and free from overfitting"),
@@ -116,16 +126,55 @@ class ExperimentResult:
         return self.training.metrics
 
 
+def balanced_test(test: pd.DataFrame, *, seed: int) -> pd.DataFrame:
+    """The test blocks thinned at random to the smallest class's count (the paper's balancing)."""
+    from .dataset import balance
+
+    return balance(test, seed=seed)[0].reset_index(drop=True)
+
+
 def split_for(experiment: Experiment, blocks: pd.DataFrame, *, test_fraction: float, seed: int,
-              test_clips: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The training and test blocks of an experiment's protocol."""
-    if experiment.protocol == "random":
+              test_clips: Sequence[str] | None = None,
+              balance_test: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training and test blocks of an experiment's protocol.
+
+    With ``balance_test``, the test set is balanced in blocks
+    (:func:`balanced_test`; the deleted blocks are not trained on either), so
+    that accuracy and balanced accuracy agree and a constant classifier
+    scores 1/K. The guard-gap protocol draws the same test set as the random
+    split with the same seed, and drops the training blocks that overlap it.
+    """
+    if experiment.protocol in ("random", "random_guard"):
         if test_clips:
             raise ParameterError(f"{experiment.key}: test_clips applies to the clip split only")
-        return random_split(blocks, test_fraction=test_fraction, seed=seed)
-    if experiment.protocol == "clip":
-        return clip_split(blocks, test_fraction=test_fraction, seed=seed, test_clips=test_clips or None)
-    raise ParameterError(f"{experiment.key}: unknown protocol {experiment.protocol!r}")
+        train, test = random_split(blocks, test_fraction=test_fraction, seed=seed)
+    elif experiment.protocol == "clip":
+        train, test = clip_split(blocks, test_fraction=test_fraction, seed=seed,
+                                 test_clips=test_clips or None)
+    else:
+        raise ParameterError(f"{experiment.key}: unknown protocol {experiment.protocol!r}")
+    if balance_test:
+        test = balanced_test(test, seed=seed)
+    if experiment.protocol == "random_guard":
+        train = guard_gap(train, test)
+    return train, test
+
+
+def _protocol(experiment: Experiment, blocks: pd.DataFrame, train: pd.DataFrame,
+              test: pd.DataFrame, *, test_fraction: float, seed: int, balance_test: bool,
+              test_clips: Sequence[str] | None) -> dict[str, Any]:
+    names = {"random": "random split of blocks, stratified by class",
+             "random_guard": ("random split of blocks, stratified by class, with a guard gap "
+                              "(training blocks that overlap a test block dropped)"),
+             "clip": "held-out clips, stratified by class"}
+    out: dict[str, Any] = {"name": names[experiment.protocol], "seed": int(seed),
+                           "test_fraction": float(test_fraction), "balanced_test": bool(balance_test),
+                           "test_clips": sorted(map(str, test_clips)) if test_clips else None}
+    if experiment.protocol == "random_guard":
+        plain, _ = random_split(blocks, test_fraction=test_fraction, seed=seed)
+        out["guard_gap"] = {"train_blocks_without_gap": int(len(plain)),
+                            "train_blocks_dropped": int(len(plain) - len(train))}
+    return out
 
 
 def run_experiment(
@@ -140,6 +189,7 @@ def run_experiment(
     seed: int,
     test_clips: Sequence[str] | None = None,
     folds: int = 1,
+    balance_test: bool = True,
     **training: Any,
 ) -> ExperimentResult:
     """Split the blocks by the experiment's protocol, train, and write the results.
@@ -165,6 +215,9 @@ def run_experiment(
         held-out split: a network per fold (``fold_<i>/``), and the metrics of
         the pooled out-of-fold predictions in the experiment's folder, with
         each fold's numbers under ``folds``.
+    balance_test : bool
+        Balance every test set in blocks (:func:`split_for`); its composition
+        (blocks and clips per class) is in the metrics' ``counts`` either way.
     **training
         Further keyword arguments of :func:`crowdnb.train.train_model`
         (``weights``, ``on_missing_weights``, ``device``, ``deterministic``, ...).
@@ -177,26 +230,72 @@ def run_experiment(
                                  "set folds to 1 to use it")
         return _cross_validate(experiment, blocks, image_root=image_root, out_dir=out_dir,
                                recipe=recipe, preprocessing=preprocessing, folds=folds,
-                               seed=seed, **training)
+                               seed=seed, balance_test=balance_test, **training)
     train, test = split_for(experiment, blocks, test_fraction=test_fraction, seed=seed,
-                            test_clips=test_clips)
+                            test_clips=test_clips, balance_test=balance_test)
     folder = Path(out_dir) / experiment.folder
     write_table(folder / "train_blocks.csv", train)
     write_table(folder / "test_blocks.csv", test)
     result = train_model(train, test, image_root=image_root, out_dir=folder, recipe=recipe,
                          seed=seed, preprocessing=preprocessing,
                          leakage=temporal_leakage(train, test), **training)
+    result.metrics["protocol"] = _protocol(experiment, blocks, train, test,
+                                           test_fraction=test_fraction, seed=seed,
+                                           balance_test=balance_test, test_clips=test_clips)
+    write_json(folder / FILES["metrics"], result.metrics)
     return ExperimentResult(experiment, train, test, result)
+
+
+def guard_gap_effect(plain: ExperimentResult | pd.DataFrame, guarded: ExperimentResult | pd.DataFrame,
+                     *, n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """What the shared sound is worth: the plain random split's scores minus the guard gap's.
+
+    Both networks answered the same test blocks (:func:`split_for`); the
+    difference and its paired interval are
+    :func:`crowdnb.evaluation.paired_difference`'s. Positive: the network
+    scores higher when it has trained on the test blocks' neighbours.
+
+    Parameters
+    ----------
+    plain, guarded : ExperimentResult or pd.DataFrame
+        The two results, or their predictions tables.
+
+    Returns
+    -------
+    dict
+        ``paired_difference``'s dict, plus ``n_test`` and ``significant``
+        (1 when the balanced-accuracy interval excludes 0).
+
+    Raises
+    ------
+    DataError
+        If the two did not answer the same test blocks.
+    """
+    from .evaluation import paired_difference
+
+    a, b = (r.training.predictions if isinstance(r, ExperimentResult) else r for r in (plain, guarded))
+    if sorted(a["block_id"].astype(str)) != sorted(b["block_id"].astype(str)):
+        raise DataError("the plain and the guard-gap networks were tested on different blocks "
+                        "(not the same split seed, test fraction or balancing)")
+    merged = a.merge(b[["block_id", "predicted"]], on="block_id", suffixes=("", "_guard"))
+    events = merged["event_id"] if "event_id" in merged.columns else merged["clip_id"]
+    out = paired_difference(merged["label"], merged["predicted"], merged["predicted_guard"],
+                            events, n_resamples=n_resamples, seed=seed)
+    bal = out["balanced_accuracy"]
+    out.update(n_test=int(len(merged)), significant=int(bal["low"] > 0 or bal["high"] < 0))
+    return out
 
 
 def _cross_validate(experiment: Experiment, blocks: pd.DataFrame, *, image_root, out_dir,
                     recipe: TrainRecipe, preprocessing: PreprocessConfig, folds: int, seed: int,
-                    **training: Any) -> ExperimentResult:
+                    balance_test: bool, **training: Any) -> ExperimentResult:
     from .evaluation import evaluate_predictions
 
     folder = Path(out_dir) / experiment.folder
     results = []
     for i, (train, test) in enumerate(event_folds(blocks, k=folds, seed=seed), start=1):
+        if balance_test:
+            test = balanced_test(test, seed=seed)
         fold_dir = folder / f"fold_{i}"
         write_table(fold_dir / "train_blocks.csv", train)
         write_table(fold_dir / "test_blocks.csv", test)
@@ -213,7 +312,7 @@ def _cross_validate(experiment: Experiment, blocks: pd.DataFrame, *, image_root,
                                n_resamples=int(first.metrics["params"]["bootstrap_resamples"]),
                                seed=seed),
         "protocol": {"name": "event-disjoint, class-stratified cross-validation", "folds": folds,
-                     "seed": seed},
+                     "seed": seed, "balanced_test": bool(balance_test)},
         "folds": [{**experiment_numbers(m), "fold": i} for i, m in enumerate(fold_metrics, 1)],
         "counts": {"train_blocks": int(np.mean([len(r.train) for r in results])),
                    "test_blocks": len(predictions),
@@ -221,6 +320,8 @@ def _cross_validate(experiment: Experiment, blocks: pd.DataFrame, *, image_root,
                    "test_clips": int(predictions["clip_id"].nunique()),
                    "train_per_class": first.metrics["counts"]["train_per_class"],
                    "test_per_class": predictions["label"].value_counts().sort_index().to_dict(),
+                   "test_clips_per_class": predictions.groupby("label")["clip_id"].nunique()
+                   .sort_index().to_dict(),
                    "validation_blocks": first.metrics["counts"]["validation_blocks"]},
         "leakage": {"fraction": 0.0, "overlap_s": 0.0, "fraction_sharing_clip": 0.0,
                     "source": "event-disjoint folds"},
@@ -326,25 +427,86 @@ def metrics_path(run_dir: str | os.PathLike, experiment: Experiment) -> Path:
 
 def results_table(run_dir: str | os.PathLike,
                   experiments: Iterable[Experiment] = EXPERIMENTS.values()) -> pd.DataFrame:
-    """One row per experiment of a run: its numbers beside the paper's.
+    """One row per experiment of a run: its numbers beside the paper's, and its seed.
+
+    An optional experiment (:attr:`Experiment.optional`) whose metrics are
+    missing is left out.
 
     Raises
     ------
     DataError
-        When an experiment's metrics are missing (its chapter has not run).
+        When another experiment's metrics are missing (its chapter has not run).
     """
     rows = []
     for experiment in experiments:
         path = metrics_path(run_dir, experiment)
+        if experiment.optional and not path.is_file():
+            continue
         if not path.is_file():
             raise DataError(f"{path}: the metrics of {experiment.title} are missing; run "
                             f"`crowdnb run --only {experiment.stage}` first")
-        numbers = experiment_numbers(read_json(path))
+        metrics = read_json(path)
+        numbers = experiment_numbers(metrics)
         rows.append({"key": experiment.key, "experiment": experiment.title,
+                     "seed": metrics.get("seed"),
                      "paper": experiment.paper_accuracy
                      if experiment.paper_accuracy is not None else float("nan"),
                      **numbers})
     return pd.DataFrame(rows)
+
+
+SPREAD_COLUMNS = ("accuracy", "balanced_accuracy", "chance_balanced", "degenerate")
+
+
+def seed_spread(sweep: pd.DataFrame, run: pd.DataFrame | None = None, *,
+                stage: str = "07_results") -> pd.DataFrame:
+    """How the experiments' numbers move with the training seed alone.
+
+    Parameters
+    ----------
+    sweep : pd.DataFrame
+        A sweep's table over seeds (:func:`crowdnb.workflow.stageio.sweep_results`):
+        one row per point, ``seed``, and the results chapter's summary as
+        ``<stage>.results.<key>.<number>``.
+    run : pd.DataFrame, optional
+        This run's :func:`results_table` with its ``seed`` column, added as
+        one more seed when the sweep does not have it.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per experiment and seed: ``key``, ``experiment``, ``seed`` and
+        the numbers of :data:`SPREAD_COLUMNS`.
+
+    Raises
+    ------
+    DataError
+        When the table has no results of ``stage`` (not a sweep of the
+        results chapter) or no ``seed`` column.
+    """
+    if "seed" not in sweep.columns:
+        raise DataError("the sweep's table has no seed column: a seed spread needs a sweep over "
+                        "seed (params/sweeps/seeds.yaml)")
+    rows = []
+    for experiment in EXPERIMENTS.values():
+        prefix = f"{stage}.results.{experiment.key}."
+        if f"{prefix}balanced_accuracy" not in sweep.columns:
+            continue
+        for point in sweep.to_dict("records"):
+            rows.append({"key": experiment.key, "experiment": experiment.title,
+                         "seed": int(point["seed"]),
+                         **{c: float(point[f"{prefix}{c}"]) for c in SPREAD_COLUMNS}})
+    if not rows:
+        raise DataError(f"the sweep's table holds no results of {stage}: sweep the stage {stage}")
+    table = pd.DataFrame(rows)
+    if run is not None:
+        for row in run.to_dict("records"):
+            if row["key"] in set(table["key"]) and not ((table["key"] == row["key"])
+                                                       & (table["seed"] == row["seed"])).any():
+                table.loc[len(table)] = {"key": row["key"], "experiment": row["experiment"],
+                                         "seed": int(row["seed"]),
+                                         **{c: float(row[c]) for c in SPREAD_COLUMNS}}
+    return table.sort_values(["key", "seed"], kind="stable").reset_index(drop=True)
 
 
 def emotion_images(run_dir: str | os.PathLike) -> tuple[pd.DataFrame, Path, PreprocessConfig]:

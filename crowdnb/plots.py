@@ -37,6 +37,7 @@ __all__ = [
     "plot_per_class",
     "plot_training",
     "plot_accuracies",
+    "plot_seed_spread",
     "plot_accuracy_by_position",
 ]
 
@@ -560,6 +561,43 @@ def plot_accuracies(table: pd.DataFrame, *, ax=None):
     ax.grid(axis="x", color="0.9")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return {"run": run, "paper": paper, "chance": chance}
+
+
+def plot_seed_spread(spread: pd.DataFrame, *, ax=None):
+    """Each experiment's balanced accuracy, one dot per training seed, beside chance.
+
+    Parameters
+    ----------
+    spread : pd.DataFrame
+        :func:`crowdnb.experiments.seed_spread`'s table.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    dict
+        ``dots`` (one collection per experiment) and ``chance`` (its markers).
+    """
+    ax = _axes(ax)
+    names = list(dict.fromkeys(spread["experiment"]))
+    y = {name: len(names) - 1 - i for i, name in enumerate(names)}
+    dots = []
+    for name, group in spread.groupby("experiment", sort=False):
+        jitter = np.linspace(-0.15, 0.15, len(group)) if len(group) > 1 else np.zeros(1)
+        colours = np.where(group["degenerate"].to_numpy(bool), "tab:red", "tab:blue")
+        dots.append(ax.scatter(group["balanced_accuracy"], y[name] + jitter, c=colours, s=28,
+                               zorder=3))
+    chance = spread.groupby("experiment", sort=False)["chance_balanced"].first()
+    marks = ax.plot(chance.to_numpy(float), [y[n] for n in chance.index], "|", color="0.45",
+                    markersize=16, markeredgewidth=2, label="chance (1/K)")[0]
+    ax.scatter([], [], c="tab:blue", s=28, label="one seed")
+    ax.scatter([], [], c="tab:red", s=28, label="one seed: constant classifier")
+    ax.set_yticks(list(y.values()), list(y))
+    ax.set_ylim(-0.6, len(names) - 0.4)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_xlabel("test balanced accuracy")
+    ax.grid(axis="x", color="0.9")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return {"dots": dots, "chance": marks}
 
 
 def plot_accuracy_by_position(tables: Mapping[str, pd.DataFrame], *, ax=None):

@@ -25,6 +25,7 @@ __all__ = [
     "recipe_markdown",
     "verdict",
     "comparison",
+    "guard_gap_sentence",
     "card_markdown",
     "audio_excerpt",
 ]
@@ -196,6 +197,48 @@ def comparison(first: Mapping[str, Any], second: Mapping[str, Any], *, first_nam
                 "cannot be told apart.")
     return (f"The balanced accuracy of {first_name} is {relation} that of {second_name} "
             f"({difference:+.3f}; their 95 % intervals do not overlap).")
+
+
+def guard_gap_sentence(effect: Mapping[str, Any], plain: Mapping[str, Any],
+                       guarded: Mapping[str, Any], *, dropped: int, trained: int) -> str:
+    """What the random split's leakage is worth, in sentences chosen by the numbers.
+
+    Parameters
+    ----------
+    effect : mapping
+        :func:`crowdnb.experiments.guard_gap_effect` (plain minus guard gap).
+    plain, guarded : mapping
+        :func:`crowdnb.experiments.experiment_numbers` of the two networks.
+    dropped, trained : int
+        Training blocks the gap dropped, and those the plain split trains on.
+    """
+    bal = effect["balanced_accuracy"]
+    d, low, high = bal["difference"], bal["low"], bal["high"]
+    where = (f"{d:+.3f} in balanced accuracy (plain minus guard gap; 95 % {effect['method']}: "
+             f"[{low:+.3f}, {high:+.3f}])")
+    share = f"{dropped} of its {trained} training blocks ({dropped / trained:.0%})" if trained else \
+        f"{dropped} training blocks"
+    caveat = (f" The gap also costs the network {share}, so part of any difference is the smaller "
+              "training set; and the interval covers the test set's sampling, not the training seed.")
+    if plain["degenerate"] or guarded["degenerate"]:
+        which = " and ".join(n for n, m in (("the plain network", plain), ("the guard-gap network",
+                                                                           guarded)) if m["degenerate"])
+        return (f"The difference is {where}, but {which} answers one class for nearly every block: "
+                "a constant classifier gains nothing from shared sound, so this run cannot measure "
+                "what the leakage is worth." + caveat)
+    if low > 0:
+        head = (f"Shared sound inflates the random split's score: {where}. Without the test blocks' "
+                "neighbours in training the same network scores lower, so that much of the "
+                "random split's figure is leakage, not recognition.")
+    elif high < 0:
+        head = (f"The guard-gap network scores higher than the plain one: {where}. No inflation by "
+                "shared sound shows on this run.")
+    else:
+        head = (f"The guard gap changes the score by {where}, an interval that contains 0: on this "
+                "run the effect of the shared sound cannot be told from the test set's noise.")
+    optimistic = (" The interval resamples blocks, as if they were independent: it is the optimistic "
+                  "one, and a real effect needs more test events to be shown.") if effect["optimistic"] else ""
+    return head + optimistic + caveat
 
 
 def card_markdown(path: str | os.PathLike, *, title: str = "Dataset card") -> str:

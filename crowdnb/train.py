@@ -626,10 +626,14 @@ def _validation_subset(n_test: int, validation_blocks: int | None, seed: int) ->
 def _counts(data: _Data, n_validation: int) -> dict[str, Any]:
     per_class = {name: {c: int((table["label"].astype(str) == c).sum()) for c in data.classes}
                  for name, table in (("train", data.train), ("test", data.test))}
+    clips = {name: {c: int(table.loc[table["label"].astype(str) == c, "clip_id"].nunique())
+                    for c in data.classes}
+             for name, table in (("train", data.train), ("test", data.test))}
     return {"train_blocks": len(data.train), "test_blocks": len(data.test),
             "train_clips": int(data.train["clip_id"].nunique()),
             "test_clips": int(data.test["clip_id"].nunique()),
             "train_per_class": per_class["train"], "test_per_class": per_class["test"],
+            "train_clips_per_class": clips["train"], "test_clips_per_class": clips["test"],
             "validation_blocks": int(n_validation)}
 
 

@@ -146,3 +146,49 @@ def test_experiment_numbers_bring_the_new_fields_to_the_book():
     assert numbers["balanced_accuracy"] == pytest.approx(metrics["balanced_accuracy"])
     assert numbers["interval_ok"] == 1 and numbers["degenerate"] == 0
     assert numbers["balanced_low"] == metrics["interval_event"]["balanced_accuracy"]["low"]
+
+
+def test_paired_difference_is_paired_and_says_when_it_is_the_optimistic_one():
+    from crowdnb.evaluation import paired_difference
+
+    y_true, y_pred, events = _events(8)
+    same = paired_difference(y_true, y_pred, y_pred, events, n_resamples=300)
+    assert same["balanced_accuracy"] == {"difference": 0.0, "low": 0.0, "high": 0.0}
+    assert not same["optimistic"] and "cluster bootstrap over test events" in same["method"]
+    # B misses every block of two 'a' events that A gets right: a paired, positive difference
+    worse = y_pred.copy()
+    for e in np.unique(events[(y_true == "a") & (y_pred == "a")])[:2]:
+        worse[(events == e)] = "b"
+    out = paired_difference(y_true, y_pred, worse, events, n_resamples=300)
+    assert out["accuracy"]["difference"] == pytest.approx(np.mean(y_pred == y_true)
+                                                          - np.mean(worse == y_true))
+    assert 0 <= out["balanced_accuracy"]["low"] <= out["balanced_accuracy"]["difference"]
+    assert out["balanced_accuracy"]["high"] > 0
+    t, p, e = _events(MIN_EVENTS_PER_CLASS - 1)
+    few = paired_difference(t, p, p, e, n_resamples=100)
+    assert few["optimistic"] and few["method"].startswith("paired bootstrap over test blocks")
+    with pytest.raises(Exception, match="same non-empty test blocks"):
+        paired_difference(y_true, y_pred, y_pred[:-1], events)
+
+
+def test_the_guard_gap_sentence_follows_the_numbers():
+    from crowdnb.report import guard_gap_sentence
+
+    def effect(d, low, high, optimistic=False):
+        return {"balanced_accuracy": {"difference": d, "low": low, "high": high},
+                "method": "paired cluster bootstrap", "optimistic": optimistic}
+
+    good = _numbers()
+    assert guard_gap_sentence(effect(0.2, 0.1, 0.3), good, good, dropped=30,
+                              trained=100).startswith("Shared sound inflates")
+    assert "30 of its 100 training blocks (30%)" in guard_gap_sentence(
+        effect(0.2, 0.1, 0.3), good, good, dropped=30, trained=100)
+    assert "cannot be told from the test set's noise" in guard_gap_sentence(
+        effect(0.05, -0.1, 0.2), good, good, dropped=30, trained=100)
+    assert "scores higher than the plain one" in guard_gap_sentence(
+        effect(-0.2, -0.3, -0.1), good, good, dropped=30, trained=100)
+    constant = guard_gap_sentence(effect(0.2, 0.1, 0.3), good, _numbers(degenerate=1),
+                                  dropped=30, trained=100)
+    assert "the guard-gap network answers one class" in constant and "inflates" not in constant
+    assert "optimistic one" in guard_gap_sentence(effect(0.05, -0.1, 0.2, True), good, good,
+                                                  dropped=1, trained=10)

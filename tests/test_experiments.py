@@ -94,7 +94,7 @@ def test_every_experiment_is_run_by_its_chapter():
         nb = nbformat.read(stages[experiment.stage].path, as_version=4)
         source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
         assert f'EXPERIMENTS["{experiment.key}"]' in source, experiment.key
-        assert experiment.protocol in ("random", "clip") and experiment.task in ("emotions", "football")
+        assert experiment.protocol in ("random", "random_guard", "clip") and experiment.task in ("emotions", "football")
 
 
 def _blocks(n_clips=6, per_clip=5):
@@ -116,6 +116,26 @@ def test_split_for_follows_the_experiments_protocol():
     with pytest.raises(ParameterError, match="test_clips applies to the clip split only"):
         split_for(EXPERIMENTS["emotions_random"], blocks, test_fraction=0.2, seed=0,
                   test_clips=["joy0"])
+
+
+def test_the_guard_gap_keeps_the_random_splits_test_set_and_balanced_tests_are_balanced():
+    from crowdnb.splits import temporal_leakage
+
+    blocks = _blocks()
+    plain_train, plain_test = split_for(EXPERIMENTS["emotions_random"], blocks, test_fraction=0.2,
+                                        seed=4)
+    train, test = split_for(EXPERIMENTS["emotions_random_guard"], blocks, test_fraction=0.2, seed=4)
+    assert test["block_id"].tolist() == plain_test["block_id"].tolist()
+    assert set(train["block_id"]) < set(plain_train["block_id"])
+    assert temporal_leakage(train, test)["n_overlapping"] == 0
+    assert temporal_leakage(plain_train, plain_test)["n_overlapping"] > 0
+    # unequal clips: the clip split's test set is skewed unless balanced
+    skewed = blocks[~((blocks["label"] == "joy") & blocks["block_id"].str.endswith(("b3", "b4")))]
+    for seed in range(5):
+        _, test = split_for(EXPERIMENTS["emotions_clip"], skewed, test_fraction=0.34, seed=seed,
+                            balance_test=True)
+        counts = test["label"].value_counts()
+        assert counts.nunique() == 1 and len(counts) == 2
 
 
 def _metrics(accuracy, n_test=10):
@@ -148,6 +168,11 @@ def test_results_table_gathers_every_experiment_beside_the_paper(tmp_path):
     assert table.loc["goal_clip", "train_minutes"] == 1.5
     numbers = experiment_numbers(_metrics(0.8))
     assert numbers["accuracy_clip_low"] == pytest.approx(0.6) and numbers["n_correct"] == 8
+    assert "emotions_random_guard" not in table.index  # optional, not run: left out
+    path = metrics_path(tmp_path, EXPERIMENTS["emotions_random_guard"])
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(_metrics(0.7)))
+    assert results_table(tmp_path).set_index("key").loc["emotions_random_guard", "accuracy"] == 0.7
     metrics_path(tmp_path, EXPERIMENTS["goal_clip"]).unlink()
     with pytest.raises(DataError, match="goal / no goal, clip split are missing.*--only 06"):
         results_table(tmp_path)
@@ -218,3 +243,44 @@ def test_dataset_card_becomes_a_dropdown_without_headings(tmp_path):
     assert not any(line.startswith("#") for line in text.splitlines())
 
 
+
+
+def test_seed_spread_gathers_a_sweeps_points_and_this_run(tmp_path):
+    import pandas as pd
+
+    from crowdnb.experiments import seed_spread
+    from crowdnb.workflow.stageio import sweep_results
+
+    prefix = "07_results.results.emotions_random."
+    sweep = pd.DataFrame({"point": ["seed1", "seed2"], "seed": [1, 2],
+                          f"{prefix}accuracy": [0.6, 0.7], f"{prefix}balanced_accuracy": [0.6, 0.7],
+                          f"{prefix}chance_balanced": [1 / 3] * 2, f"{prefix}degenerate": [0, 1]})
+    run = pd.DataFrame([{"key": "emotions_random", "experiment": "emotions, random split", "seed": 0,
+                         "accuracy": 0.5, "balanced_accuracy": 0.5, "chance_balanced": 1 / 3,
+                         "degenerate": 0}])
+    spread = seed_spread(sweep, run)
+    assert spread["seed"].tolist() == [0, 1, 2]
+    assert spread["balanced_accuracy"].tolist() == [0.5, 0.6, 0.7]
+    assert spread["degenerate"].tolist() == [0, 0, 1]
+    assert len(seed_spread(sweep, run.assign(seed=1))) == 2  # a seed the sweep has is not doubled
+    import matplotlib
+    matplotlib.use("Agg")
+    from crowdnb.plots import plot_seed_spread
+
+    drawn = plot_seed_spread(spread)
+    assert len(drawn["dots"]) == 1 and len(drawn["dots"][0].get_offsets()) == 3
+    with pytest.raises(DataError, match="no seed column"):
+        seed_spread(sweep.drop(columns="seed"))
+    with pytest.raises(DataError, match="holds no results of 07_results"):
+        seed_spread(sweep[["point", "seed"]])
+    # the table is found in the folder of runs that holds the run
+    sweep_file = tmp_path / "seeds.yaml"
+    sweep_file.write_text("sweep: seeds\nbase: base.yaml\nstages: [07_results]\ngrid:\n  seed: [1, 2]\n")
+    (tmp_path / "base.yaml").write_text("run: default\n")
+    runs = tmp_path / "runs"
+    (runs / "default").mkdir(parents=True)
+    with pytest.raises(DataError, match="results of sweep 'seeds' are missing.*crowdnb run --sweep"):
+        sweep_results(runs / "default", sweep_file)
+    (runs / "seeds").mkdir()
+    sweep.to_csv(runs / "seeds" / "results.csv", index=False)
+    assert sweep_results(runs / "default", sweep_file)["seed"].tolist() == [1, 2]

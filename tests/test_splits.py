@@ -206,3 +206,27 @@ def test_event_folds_need_k_events_per_class():
     with pytest.raises(ParameterError, match="folds must be an integer >= 2"):
         event_folds(blocks, k=1)
     assert len(event_folds(blocks, k=2)) == 2
+
+
+def test_guard_gap_drops_exactly_the_training_blocks_that_share_sound(study_like):
+    from crowdnb.splits import guard_gap
+
+    train, test = random_split(study_like, seed=3)
+    kept = guard_gap(train, test)
+    assert temporal_leakage(kept, test)["n_overlapping"] == 0
+    assert set(kept["block_id"]) <= set(train["block_id"])
+    dropped = train[~train["block_id"].isin(kept["block_id"])]
+    # each dropped block overlaps a test block of its clip; each kept one overlaps none
+    for table, overlapping in ((dropped, True), (kept, False)):
+        for row in table.itertuples():
+            same = test[test["clip_id"] == row.clip_id]
+            shares = ((same["start_s"] < row.end_s) & (same["end_s"] > row.start_s)).any()
+            assert shares == overlapping
+    # the paper's 2 s / 1 s blocks: only the two neighbours of a test block overlap it
+    two = block_table({"c": ("joy", 10)})
+    kept = guard_gap(two[two.index != 5], two[two.index == 5])
+    assert kept["block_id"].str[-1].astype(int).tolist() == [0, 1, 2, 3, 7, 8, 9]
+    with pytest.raises(DataError, match="guard gap leaves no training block"):
+        guard_gap(two[two.index == 5], two[two.index == 4])
+    with pytest.raises(DataError, match="train block table lacks column"):
+        guard_gap(two.drop(columns="end_s"), two)

@@ -379,11 +379,14 @@ def plan_from_config(config: Mapping[str, Any]) -> Plan:
             raise ParameterError(f"{path}: stages: no stage {', '.join(unknown)} "
                                  f"(stages: {', '.join(names)})")
         base = load_param_file(spec.base)
+        # A point shows no sweep of its own: the command line's sweep parameters
+        # (`-p seed_sweep=...`, for the main run) do not reach it.
+        no_sweeps = [(s.name, name, "") for s in stages for name in s.sweeps]
         for point, point_overrides in spec.points.items():
             where = f"{path}, point {point}"
-            resolved = resolve_parameters(stages, file_params=base, overrides=overrides,
-                                          typed_overrides=_typed_overrides(point_overrides),
-                                          where=where)
+            resolved = resolve_parameters(
+                stages, file_params=base, overrides=overrides,
+                typed_overrides=[*no_sweeps, *_typed_overrides(point_overrides)], where=where)
             run = spec.run_name(point)
             point_jobs = _jobs_for_run(run, stages, resolved, spec.stages, project.root)
             for job in point_jobs.values():

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import DataError
 from ..files import read_json, write_json
-from .plan import STAGE_RECORD, SUMMARY_FILE
+from .plan import RESULTS_FILE, STAGE_RECORD, SUMMARY_FILE, load_sweep
 
 __all__ = [
     "stage_dir",
@@ -33,6 +33,7 @@ __all__ = [
     "stage_records",
     "stage_parameters",
     "source_revision",
+    "sweep_results",
 ]
 
 
@@ -69,6 +70,29 @@ def write_summary(run_dir: str | os.PathLike, stage: str, values: Mapping[str, A
 def read_summary(run_dir: str | os.PathLike, stage: str) -> dict[str, Any]:
     """The summary of a finished stage (see :func:`require_stage`)."""
     return read_json(require_stage(run_dir, stage) / SUMMARY_FILE)
+
+
+def sweep_results(run_dir: str | os.PathLike, sweep_file: str | os.PathLike):
+    """The table of a sweep's points (``runs/<sweep>/results.csv``) as a DataFrame.
+
+    The sweep's folder sits in the folder of runs that holds ``run_dir`` (the
+    workflow runs the sweep first when a stage names it in a sweep parameter).
+
+    Raises
+    ------
+    DataError
+        When the sweep file is bad, or its table is not there (the message
+        says how to make it).
+    """
+    import pandas as pd
+
+    spec = load_sweep(sweep_file)
+    for folder in Path(run_dir).resolve().parents:
+        path = folder / spec.name / RESULTS_FILE
+        if path.is_file():
+            return pd.read_csv(path)
+    raise DataError(f"the results of sweep {spec.name!r} are missing (no {spec.name}/{RESULTS_FILE} "
+                    f"beside {Path(run_dir)}): run `crowdnb run --sweep {sweep_file}` first")
 
 
 def collection_folder(run_dir: str | os.PathLike, study: str) -> Path:
