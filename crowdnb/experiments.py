@@ -36,6 +36,7 @@ __all__ = [
     "split_for",
     "run_experiment",
     "guard_gap_effect",
+    "score_numbers",
     "experiment_numbers",
     "glue_experiment",
     "metrics_path",
@@ -349,30 +350,13 @@ def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def experiment_numbers(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """The numbers a chapter quotes of one training, flat.
+def score_numbers(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The test scores of any classifier's evaluation, flat.
 
-    Returns
-    -------
-    dict
-        ``accuracy``, ``balanced_accuracy``, ``chance_constant`` (best
-        constant classifier on the test set), ``chance_balanced`` (1 / K),
-        ``balanced_low``/``balanced_high`` and ``accuracy_event_low``/``_high``
-        (95 % bootstrap over test events, stratified by class; NaN when
-        ``interval_ok`` is 0, with the reason in ``interval_note``),
-        ``n_test_events``, ``majority_share``/``majority_class`` (the most
-        frequent prediction) and ``degenerate`` (0 or 1),
-        ``accuracy_low``/``accuracy_high`` (95 % bootstrap over blocks: the
-        optimistic one), ``accuracy_clip_low``/``accuracy_clip_high`` (cluster
-        bootstrap over clips), ``clip_accuracy`` (majority vote per clip),
-        ``n_test``, ``n_correct``, ``n_train``, ``n_test_clips``,
-        ``n_train_clips``, ``macro_f1``, ``leakage_fraction`` (test blocks
-        sharing sound with a training block), ``leakage_s``,
-        ``sharing_clip_fraction``, ``pretrained`` (0 or 1), ``epochs``,
-        ``train_minutes``.
+    ``metrics`` is :func:`crowdnb.evaluation.evaluate_predictions`'s dict (a
+    training's metrics hold it). The keys are those of
+    :func:`experiment_numbers` that describe the scores alone.
     """
-    counts = metrics["counts"]
-    leakage = metrics.get("leakage") or {}
     interval = metrics["interval_event"]
     majority = metrics["predicted_majority"]
     chance = metrics["chance"]
@@ -398,10 +382,39 @@ def experiment_numbers(metrics: Mapping[str, Any]) -> dict[str, Any]:
         "clip_accuracy": float(metrics["clip_accuracy"]),
         "n_test": int(metrics["n_test"]),
         "n_correct": int(metrics["n_correct"]),
+        "macro_f1": float(metrics["macro_f1"]),
+    }
+
+
+def experiment_numbers(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The numbers a chapter quotes of one training, flat.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``balanced_accuracy``, ``chance_constant`` (best
+        constant classifier on the test set), ``chance_balanced`` (1 / K),
+        ``balanced_low``/``balanced_high`` and ``accuracy_event_low``/``_high``
+        (95 % bootstrap over test events, stratified by class; NaN when
+        ``interval_ok`` is 0, with the reason in ``interval_note``),
+        ``n_test_events``, ``majority_share``/``majority_class`` (the most
+        frequent prediction) and ``degenerate`` (0 or 1),
+        ``accuracy_low``/``accuracy_high`` (95 % bootstrap over blocks: the
+        optimistic one), ``accuracy_clip_low``/``accuracy_clip_high`` (cluster
+        bootstrap over clips), ``clip_accuracy`` (majority vote per clip),
+        ``n_test``, ``n_correct``, ``n_train``, ``n_test_clips``,
+        ``n_train_clips``, ``macro_f1``, ``leakage_fraction`` (test blocks
+        sharing sound with a training block), ``leakage_s``,
+        ``sharing_clip_fraction``, ``pretrained`` (0 or 1), ``epochs``,
+        ``train_minutes``.
+    """
+    counts = metrics["counts"]
+    leakage = metrics.get("leakage") or {}
+    return {
+        **score_numbers(metrics),
         "n_train": int(counts["train_blocks"]),
         "n_test_clips": int(counts["test_clips"]),
         "n_train_clips": int(counts["train_clips"]),
-        "macro_f1": float(metrics["macro_f1"]),
         "leakage_fraction": float(leakage.get("fraction", 0.0)),
         "leakage_s": float(leakage.get("overlap_s", 0.0)),
         "sharing_clip_fraction": float(leakage.get("fraction_sharing_clip", 0.0)),

@@ -45,6 +45,8 @@ __all__ = [
     "IMAGENET_STD",
     "NEW_LAYER",
     "PretrainedWeightsWarning",
+    "MISSING_WEIGHTS",
+    "WEIGHT_KEYWORDS",
     "build_model",
     "imagenet_weights_file",
     "image_normalization",
@@ -64,6 +66,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: Name of the replaced layer in the model's state dict.
 NEW_LAYER = "classifier.6"
+
+#: The keywords ``build_model`` takes for ``weights`` (anything else is a file).
+WEIGHT_KEYWORDS = ("imagenet", "none", "scratch")
+
+#: What ``build_model`` may do when the ImageNet weights cannot be had.
+MISSING_WEIGHTS = ("scratch", "fallback", "error")
 
 CHECKPOINT_FORMAT = "crowdnb.alexnet/1"
 #: What :func:`load_checkpoint` needs in a checkpoint besides its format tag.
@@ -193,6 +201,20 @@ def _reset_parameters(module: nn.Module, generator: torch.Generator) -> None:
                 nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
 
 
+def _he_init(module: nn.Module, generator: torch.Generator) -> None:
+    """He (Kaiming) normal weights for ReLU layers, zero biases (He et al. 2015).
+
+    Keeps the variance of the activations from layer to layer in a deep ReLU
+    network without normalisation layers, which PyTorch's default (a uniform
+    draw scaled for a = sqrt(5)) shrinks by about a factor of 6 per layer.
+    """
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=generator)
+                layer.bias.zero_()
+
+
 def _init_new_layer(layer: nn.Linear, generator: torch.Generator) -> None:
     """MATLAB's fullyConnectedLayer defaults: Glorot uniform weights, zero biases."""
     with torch.no_grad():
@@ -267,7 +289,7 @@ def build_model(
     n_classes: int,
     *,
     weights: str | os.PathLike = "imagenet",
-    on_missing_weights: str = "fallback",
+    on_missing_weights: str = "scratch",
     seed: int = 0,
     progress: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
@@ -277,18 +299,23 @@ def build_model(
     ----------
     n_classes : int >= 2
         Number of output classes (the study's labels).
-    weights : "imagenet", "none" or path
+    weights : "imagenet", "none", "scratch" or path
         ``"imagenet"``: torchvision's ``IMAGENET1K_V1`` weights, through its
         normal cache and download (``torch.hub``). ``"none"``: random
-        initialisation (PyTorch's defaults). A path: a local state-dict file of
+        initialisation (PyTorch's defaults). ``"scratch"``: He-initialised
+        random weights, for the from-scratch recipe. A path: a local state-dict file of
         torchvision's AlexNet (e.g. a copy of ``alexnet-owt-7be5be79.pth``),
         for machines without internet; names and shapes are checked, the file's
         last layer is ignored, and it is loaded with ``weights_only=True``.
-    on_missing_weights : {"fallback", "error"}
+    on_missing_weights : {"scratch", "fallback", "error"}
         What to do when ``weights="imagenet"`` cannot be obtained (no cached
-        file and no download): ``"fallback"`` warns
-        (:class:`PretrainedWeightsWarning`) and starts from random weights;
-        ``"error"`` raises, saying where to put the file.
+        file and no download): ``"scratch"`` warns
+        (:class:`PretrainedWeightsWarning`) and starts from He-initialised
+        random weights, for the from-scratch recipe
+        (:meth:`crowdnb.config.TrainRecipe.from_scratch`, which
+        :func:`crowdnb.train.train_model` then uses); ``"fallback"`` warns and
+        starts from PyTorch's default random weights, for the paper's recipe
+        unchanged; ``"error"`` raises, saying where to put the file.
     seed : int
         Seed of the new layer's initialisation (and of the whole network's
         when it starts from random weights). Global RNG state is untouched.
@@ -302,7 +329,8 @@ def build_model(
     info : dict
         ``pretrained`` (bool: ImageNet features are really used), ``weights``
         (what was asked for), ``source`` (file or URL they came from, or None),
-        ``reason`` (why they are or are not pretrained), ``architecture``,
+        ``reason`` (why they are or are not pretrained), ``from_scratch_recipe``
+        (True when the from-scratch recipe applies), ``init``, ``architecture``,
         ``new_layer``, ``new_layer_init``, ``n_classes``, ``seed``.
 
     Raises
@@ -319,9 +347,10 @@ def build_model(
 
     if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
         raise ParameterError(f"n_classes must be an integer >= 2, not {n_classes!r}")
-    if on_missing_weights not in ("fallback", "error"):
-        raise ParameterError(f"on_missing_weights must be 'fallback' or 'error', not {on_missing_weights!r}")
-    keyword = weights if isinstance(weights, str) and weights in ("imagenet", "none") else None
+    if on_missing_weights not in MISSING_WEIGHTS:
+        raise ParameterError(f"on_missing_weights must be one of {', '.join(MISSING_WEIGHTS)}, "
+                             f"not {on_missing_weights!r}")
+    keyword = weights if isinstance(weights, str) and weights in WEIGHT_KEYWORDS else None
     if keyword is None:
         path = Path(weights)
         if not path.is_file():
@@ -373,9 +402,11 @@ def build_model(
                     f"{torch.hub.get_dir()} / checkpoints / {where.name}), or pass weights=PATH of a local "
                     "copy, or weights='none' to train from random initialisation"
                 ) from None
+            recipe = ("with the from-scratch recipe" if on_missing_weights == "scratch" else
+                      "with the paper's fine-tuning recipe")
             info["reason"] = (
-                f"ImageNet weights unavailable ({why}); trained from random initialisation. To use them, "
-                f"put {where.name} from {url} at {where}"
+                f"ImageNet weights unavailable ({why}); trained from random initialisation {recipe}. "
+                f"To use them, put {where.name} from {url} at {where}"
             )
             warnings.warn(f"weights='imagenet': {info['reason']}", PretrainedWeightsWarning, stacklevel=2)
         if state is not None:
@@ -394,10 +425,17 @@ def build_model(
                               "not torchvision's published ImageNet file: pretrained on what "
                               "that file was trained on)"))
     else:
-        info["reason"] = "weights='none' asked for: random initialisation"
+        info["reason"] = (f"weights={keyword!r} asked for: random initialisation"
+                          + (" with the from-scratch recipe" if keyword == "scratch" else ""))
 
-    if not info["pretrained"]:
+    info["from_scratch_recipe"] = keyword == "scratch" or bool(
+        not info["pretrained"] and keyword == "imagenet" and on_missing_weights == "scratch")
+    if info["from_scratch_recipe"]:
+        _he_init(model, generator)
+        info["init"] = "He (Kaiming) normal weights, zero biases (the from-scratch recipe)"
+    elif not info["pretrained"]:
         _reset_parameters(model, generator)
+        info["init"] = "PyTorch's default initialisation"
     _init_new_layer(model.classifier[6], generator)
     model.train()
     return model, info

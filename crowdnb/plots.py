@@ -38,6 +38,7 @@ __all__ = [
     "plot_training",
     "plot_accuracies",
     "plot_seed_spread",
+    "plot_baselines",
     "plot_accuracy_by_position",
 ]
 
@@ -598,6 +599,47 @@ def plot_seed_spread(spread: pd.DataFrame, *, ax=None):
     ax.grid(axis="x", color="0.9")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return {"dots": dots, "chance": marks}
+
+
+def plot_baselines(table: pd.DataFrame, *, fig=None):
+    """Every method's balanced accuracy on every experiment, with intervals and chance.
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        One row per (experiment, method): ``experiment``, ``method``,
+        ``balanced_accuracy``, ``balanced_low``/``balanced_high`` (NaN: no
+        interval), ``chance_balanced`` and ``degenerate``.
+    fig : matplotlib Figure, optional
+
+    Returns
+    -------
+    list of Axes
+        One per experiment, in the table's order.
+    """
+    import matplotlib.pyplot as plt
+
+    experiments = list(dict.fromkeys(table["experiment"]))
+    methods = list(dict.fromkeys(table["method"]))
+    if fig is None:
+        fig = plt.figure(figsize=(9, 0.45 * len(methods) + 1.6), layout="constrained")
+    axes = fig.subplots(1, len(experiments), sharey=True, squeeze=False)[0]
+    y = {m: len(methods) - 1 - i for i, m in enumerate(methods)}
+    for ax, name in zip(axes, experiments):
+        rows = table[table["experiment"] == name]
+        for row in rows.to_dict("records"):
+            value = row["balanced_accuracy"]
+            low, high = row["balanced_low"], row["balanced_high"]
+            err = None if low != low else [[max(value - low, 0)], [max(high - value, 0)]]
+            ax.errorbar([value], [y[row["method"]]], xerr=err, fmt="o", capsize=3,
+                        color="tab:red" if row["degenerate"] else "tab:blue")
+        ax.axvline(float(rows["chance_balanced"].iloc[0]), color="0.45", ls="--", lw=1)
+        ax.set_title(name, fontsize="small")
+        ax.set_xlim(-0.02, 1.02)
+        ax.grid(axis="x", color="0.9")
+        ax.set_xlabel("balanced accuracy")
+    axes[0].set_yticks(list(y.values()), list(y))
+    return list(axes)
 
 
 def plot_accuracy_by_position(tables: Mapping[str, pd.DataFrame], *, ax=None):

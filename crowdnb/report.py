@@ -95,6 +95,7 @@ def pretrained_admonition(metrics: Mapping[str, Any] | Sequence[Mapping[str, Any
         )
         if reasons:
             body += "\n\nWhy: " + "; ".join(_portable(r) for r in reasons)
+        body += "\n\n" + _scratch_recipe(scratch)
         body += ("\n\nTo use them on your machine, put `alexnet-owt-7be5be79.pth` (from "
                  "<https://download.pytorch.org/models/alexnet-owt-7be5be79.pth>) in the folder "
                  "`python -c \"import torch; print(torch.hub.get_dir())\"` prints, under "
@@ -105,6 +106,27 @@ def pretrained_admonition(metrics: Mapping[str, Any] | Sequence[Mapping[str, Any
     return (":::{admonition} ImageNet-pretrained weights\n:class: note\n"
             "The networks on this page started from ImageNet-pretrained AlexNet weights "
             f"({', '.join(sources)}) and were fine-tuned, as in the paper.\n:::\n")
+
+
+def _scratch_recipe(scratch: Sequence[Mapping[str, Any]]) -> str:
+    """Which recipe the networks from random weights were trained with, in words."""
+    params = [m.get("params") or {} for m in scratch]
+    own = [p for p in params if p.get("recipe") == "from scratch"]
+    parts = []
+    if own:
+        p = own[0]
+        parts.append(
+            f"{'All' if len(own) == len(params) else f'{len(own)} of'} these were trained with the "
+            f"**from-scratch recipe**: He-initialised weights, SGD with momentum {p['momentum']:g}, "
+            f"one learning rate of {p['lr']:.3g} for every layer and weight decay "
+            f"{p['weight_decay']:g}, that is AlexNet's original recipe with its learning rate "
+            f"scaled linearly to minibatches of {p['batch_size']}, fixed before any result was "
+            "seen. The paper's fine-tuning recipe is meant for pretrained weights: from random "
+            "ones it leaves a network that answers one class (the baselines chapter shows it).")
+    if len(own) < len(params):
+        parts.append(f"{len(params) - len(own)} were trained with the recipe as given (the "
+                     "paper's fine-tuning recipe unless changed), made for pretrained weights.")
+    return " ".join(parts)
 
 
 def _portable(reason: str) -> str:

@@ -421,7 +421,7 @@ def train_model(
     out_dir: str | os.PathLike | None = None,
     recipe: TrainRecipe = TrainRecipe(),
     weights: str | os.PathLike = "imagenet",
-    on_missing_weights: str = "fallback",
+    on_missing_weights: str = "scratch",
     seed: int = 0,
     device: str = "auto",
     deterministic: bool = False,
@@ -451,6 +451,9 @@ def train_model(
         The training recipe (default: the paper's).
     weights, on_missing_weights
         Initial weights, as :func:`crowdnb.model.build_model` takes them.
+        When the ImageNet weights are missing and ``on_missing_weights`` is
+        ``"scratch"``, the network trains with ``recipe.from_scratch()``
+        (recorded in the metrics' ``params``, with the recipe asked for).
     seed : int
         Seed of the new layer's initialisation (and of the whole network from
         random weights), the shuffling, dropout, the validation subset and the
@@ -516,6 +519,9 @@ def train_model(
         model, weights_info = build_model(len(data.classes), weights=weights,
                                           on_missing_weights=on_missing_weights, seed=seed,
                                           progress=progress)
+        asked = recipe
+        if weights_info["from_scratch_recipe"]:
+            recipe = recipe.from_scratch()
         model = prepare_model(model, dev, precision)
         groups = _param_groups(model, recipe.lr, recipe.new_layer_lr_factor, recipe.weight_decay)
         optimizer = torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum,
@@ -548,7 +554,9 @@ def train_model(
         state_dict = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
     predictions = _predictions(data, final["probabilities"])
-    params = {**recipe.to_dict(), "weights": str(weights), "on_missing_weights": on_missing_weights,
+    params = {**recipe.to_dict(), "recipe": "from scratch" if recipe != asked else "as given",
+              "asked_recipe": asked.to_dict(),
+              "weights": str(weights), "on_missing_weights": on_missing_weights,
               "seed": seed, "device": str(device), "deterministic": bool(deterministic),
               "num_threads": num_threads, "precision": precision, "eval_batch_size": eval_batch_size,
               "bootstrap_resamples": bootstrap_resamples, "image_root": str(image_root),

@@ -192,6 +192,14 @@ def test_recipe_is_worded_from_its_values_beside_the_papers():
     assert "all the test images" in recipe_markdown(TrainRecipe())
 
 
+def test_the_from_scratch_recipe_is_alexnets_own_scaled_to_the_minibatch():
+    recipe = TrainRecipe().from_scratch()
+    assert recipe.lr == pytest.approx(0.01 * 10 / 128) and recipe.weight_decay == 5e-4
+    assert recipe.new_layer_lr_factor == 1.0 and recipe.momentum == 0.9
+    assert (recipe.epochs, recipe.batch_size) == (6, 10)
+    assert TrainRecipe(batch_size=128).from_scratch().lr == pytest.approx(0.01)
+
+
 def test_pretrained_admonition_follows_the_metrics():
     from crowdnb.report import pretrained_admonition
 
@@ -201,6 +209,13 @@ def test_pretrained_admonition_follows_the_metrics():
     assert ":class: warning" in text and "NOT used" in text and "(offline)" in text
     text = pretrained_admonition([tuned, scratch])
     assert ":class: warning" in text and "1 of the 2 networks" in text
+    assert "from-scratch recipe" not in text
+    scratch_recipe = {**scratch, "params": {"recipe": "from scratch", "momentum": 0.9,
+                                            "lr": 0.01 * 10 / 128, "weight_decay": 5e-4,
+                                            "batch_size": 10}}
+    text = pretrained_admonition([scratch_recipe, scratch_recipe])
+    assert "All these were trained with the **from-scratch recipe**" in text
+    assert "one learning rate of 0.000781 for every layer" in text
     text = pretrained_admonition([tuned, tuned])
     assert "NOT" not in text and ":class: note" in text and "/w/alexnet.pth" in text
 

@@ -103,6 +103,24 @@ def test_missing_imagenet_weights_fall_back_with_a_warning(monkeypatch):
     assert _same_parameters(model, reference)
 
 
+def test_missing_imagenet_weights_with_scratch_give_he_initialised_weights(monkeypatch):
+    def offline(self, *args, **kwargs):
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr(AlexNet_Weights, "get_state_dict", offline)
+    with pytest.warns(PretrainedWeightsWarning, match="with the from-scratch recipe"):
+        model, info = build_model(3, weights="imagenet", on_missing_weights="scratch", seed=1)
+    assert info["from_scratch_recipe"] and not info["pretrained"] and "He" in info["init"]
+    conv = model.features[3].weight  # 192 x 64 x 5 x 5: He's std is sqrt(2 / fan_in)
+    assert float(conv.std()) == pytest.approx((2 / (64 * 25)) ** 0.5, rel=0.05)
+    assert float(model.features[3].bias.abs().max()) == 0.0
+    # asked for random weights: PyTorch's defaults, and the recipe as given
+    _, asked = build_model(3, weights="none", on_missing_weights="scratch", seed=1)
+    assert not asked["from_scratch_recipe"]
+    with pytest.raises(ParameterError, match="on_missing_weights must be one of scratch, fallback"):
+        build_model(3, on_missing_weights="later")
+
+
 def test_missing_imagenet_weights_error_says_where_to_put_the_file(monkeypatch):
     def offline(self, *args, **kwargs):
         raise urllib.error.URLError("no route to host")
@@ -127,7 +145,8 @@ def test_a_random_file_under_the_imagenet_name_is_not_imagenet(monkeypatch, tmp_
     cached.parent.mkdir(parents=True)
     torch.save(imagenet_like_state, cached)  # right names and shapes, random numbers
     with pytest.warns(PretrainedWeightsWarning, match="is not torchvision's ImageNet AlexNet"):
-        model, info = build_model(3, weights="imagenet", seed=1)
+        model, info = build_model(3, weights="imagenet", on_missing_weights="fallback",
+                                  seed=1)
     assert info["pretrained"] is False
     assert "its SHA-256 starts" in info["reason"] and "7be5be79" in info["reason"]
     reference, _ = build_model(3, weights="none", seed=1)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 import yaml
 
@@ -179,6 +180,28 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
     for page in (results, chapter):  # no path of this machine, no Python warning text
         assert "/root/" not in page and str(Path.home()) + "/" not in page
         assert "Warning:" not in page and "warnings.warn" not in page
+    # The guard gap's effect is computed and worded on chapter 4's page.
+    assert "in balanced accuracy (plain minus guard gap; 95 % paired" in chapter
+    # The baselines stand on the same splits, their comparisons chosen by the numbers.
+    baselines = _text((html / "book" / "executed" / "08_baselines.html").read_text(encoding="utf-8"))
+    table = pd.read_csv(run_dir / "08_baselines" / "baselines.csv")
+    assert set(table["key"]) == {"emotions_random", "emotions_clip", "goal_random", "goal_clip"}
+    for method in ("constant classifier", "MFCC statistics + logistic regression",
+                   "small CNN on the log-mel matrix", "AlexNet, random init., paper recipe",
+                   "AlexNet, random init., from-scratch recipe"):
+        assert method in set(table["method"]) and method in baselines, method
+    # one answer per training set: one class for every block of a single split
+    constant = table[(table["method"] == "constant classifier") & table["key"].str.endswith("random")]
+    assert constant["degenerate"].all() and (constant["majority_share"] == 1.0).all()
+    from crowdnb.report import comparison
+
+    here = table[table["key"] == "emotions_random"].set_index("method")
+    chapter_network = table[(table["key"] == "goal_clip") & table["method"].str.startswith("AlexNet")]
+    network = here.loc[chapter_network["method"].iloc[0]]
+    said = comparison(network, here.loc["MFCC statistics + logistic regression"],
+                      first_name=f"{network.name} (chapters 4-6)",
+                      second_name="MFCC + logistic regression")
+    assert _text(said) in baselines
     # The recipe is worded once, from this run's values, on every training page.
     for stage in ("04_random_split_training", "05_clip_split_training", "06_goal_nogoal_study"):
         page = (html / "book" / "executed" / f"{stage}.html").read_text(encoding="utf-8")

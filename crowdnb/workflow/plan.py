@@ -158,7 +158,7 @@ def _input_files(kind: str, value: Any, *, stage: str, name: str, root: Path) ->
     from ..weights import imagenet_weights_file
 
     text = str(value).strip()
-    if kind == "weights" and text in ("imagenet", "none"):
+    if kind == "weights" and text in ("imagenet", "none", "scratch"):
         hub = imagenet_weights_file()
         return [str(hub)] if text == "imagenet" and hub.is_file() else []
     if not text:
@@ -280,7 +280,7 @@ class Plan:
         values = dict(job.values)
         for parameter in (*job.stage.sweeps, *job.stage.inputs):
             text = str(values.get(parameter) or "")
-            if text and text not in ("imagenet", "none"):
+            if text and text not in ("imagenet", "none", "scratch"):
                 values[parameter] = str(self._resolve_path(text).resolve())
         return json.dumps(values, sort_keys=True)
 

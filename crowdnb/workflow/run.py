@@ -49,7 +49,7 @@ def _absolute_path_overrides(stages, overrides: Sequence[str]) -> list[str]:
     for text in overrides:
         scope, name, raw = parse_override(text)
         value = raw.strip()
-        if name in path_names and value and value not in ("imagenet", "none") \
+        if name in path_names and value and value not in ("imagenet", "none", "scratch") \
                 and not os.path.isabs(os.path.expanduser(value)):
             value = str(Path(value).resolve())
             text = f"{scope + '.' if scope else ''}{name}={value}"
@@ -120,6 +120,10 @@ def _sync_book(run_dir: Path, stages, book_dir: Path) -> None:
                     shutil.copyfile(executed, tmp)
         else:
             target.unlink(missing_ok=True)
+    names = {f"{stage.name}.ipynb" for stage in stages}
+    for stale in book_dir.glob("*.ipynb"):  # a stage renamed or removed since
+        if stale.name not in names:
+            stale.unlink()
 
 
 def _executor_settings(executor: str, executor_args: Sequence[str]):
