@@ -263,6 +263,13 @@ def event_folds(blocks: pd.DataFrame, *, k: int = 3,
     return folds
 
 
+def _check_times(train: pd.DataFrame, test: pd.DataFrame) -> None:
+    for name, table in (("train", train), ("test", test)):
+        missing = [c for c in ("clip_id", "start_s", "end_s") if c not in table.columns]
+        if missing:
+            raise DataError(f"{name} block table lacks column(s) {', '.join(missing)}")
+
+
 def guard_gap(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     """The training blocks that share no sound with a test block: a guard gap.
 
@@ -290,10 +297,7 @@ def guard_gap(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     DataError
         If a table lacks one of the columns, or no training block is left.
     """
-    for name, table in (("train", train), ("test", test)):
-        missing = [c for c in ("clip_id", "start_s", "end_s") if c not in table.columns]
-        if missing:
-            raise DataError(f"{name} block table lacks column(s) {', '.join(missing)}")
+    _check_times(train, test)
     keep = np.ones(len(train), dtype=bool)
     test_by_clip = {clip: (g["start_s"].to_numpy(float), g["end_s"].to_numpy(float))
                     for clip, g in test.groupby("clip_id", sort=False)}
@@ -343,10 +347,7 @@ def temporal_leakage(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
     DataError
         If a table lacks one of the columns.
     """
-    for name, table in (("train", train), ("test", test)):
-        missing = [c for c in ("clip_id", "start_s", "end_s") if c not in table.columns]
-        if missing:
-            raise DataError(f"{name} block table lacks column(s) {', '.join(missing)}")
+    _check_times(train, test)
     n_test = int(len(test))
     n_overlapping = 0
     n_sharing = 0
