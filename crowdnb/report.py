@@ -108,6 +108,10 @@ def pretrained_admonition(metrics: Mapping[str, Any] | Sequence[Mapping[str, Any
             f"({', '.join(sources)}) and were fine-tuned, as in the paper.\n:::\n")
 
 
+def _count_of(n: int) -> str:
+    return f"{n} of these {'was' if n == 1 else 'were'}"
+
+
 def _scratch_recipe(scratch: Sequence[Mapping[str, Any]]) -> str:
     """Which recipe the networks from random weights were trained with, in words."""
     params = [m.get("params") or {} for m in scratch]
@@ -116,7 +120,7 @@ def _scratch_recipe(scratch: Sequence[Mapping[str, Any]]) -> str:
     if own:
         p = own[0]
         parts.append(
-            f"{'All' if len(own) == len(params) else f'{len(own)} of'} these were trained with the "
+            f"{'All these were' if len(own) == len(params) else _count_of(len(own))} trained with the "
             f"**from-scratch recipe**: He-initialised weights, SGD with momentum {p['momentum']:g}, "
             f"one learning rate of {p['lr']:.3g} for every layer and weight decay "
             f"{p['weight_decay']:g}, that is AlexNet's original recipe with its learning rate "
@@ -124,7 +128,7 @@ def _scratch_recipe(scratch: Sequence[Mapping[str, Any]]) -> str:
             "seen. The paper's fine-tuning recipe is meant for pretrained weights: from random "
             "ones it leaves a network that answers one class (the baselines chapter shows it).")
     if len(own) < len(params):
-        parts.append(f"{len(params) - len(own)} were trained with the recipe as given (the "
+        parts.append(f"{_count_of(len(params) - len(own))} trained with the recipe as given (the "
                      "paper's fine-tuning recipe unless changed), made for pretrained weights.")
     return " ".join(parts)
 

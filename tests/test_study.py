@@ -202,6 +202,7 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
                       first_name=f"{network.name} (chapters 4-6)",
                       second_name="MFCC + logistic regression")
     assert _text(said) in baselines
+    assert "/root/" not in baselines and "Warning:" not in baselines
     # The recipe is worded once, from this run's values, on every training page.
     for stage in ("04_random_split_training", "05_clip_split_training", "06_goal_nogoal_study"):
         page = (html / "book" / "executed" / f"{stage}.html").read_text(encoding="utf-8")
