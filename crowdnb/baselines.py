@@ -43,6 +43,7 @@ __all__ = [
     "mfcc_logistic_regression",
     "log_mel_cnn",
     "study_splits",
+    "run_baselines",
     "predictions_table",
     "output_spread",
 ]

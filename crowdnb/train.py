@@ -554,7 +554,8 @@ def train_model(
         state_dict = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
     predictions = _predictions(data, final["probabilities"])
-    params = {**recipe.to_dict(), "recipe": "from scratch" if recipe != asked else "as given",
+    params = {**recipe.to_dict(),
+              "recipe": "from scratch" if weights_info["from_scratch_recipe"] else "as given",
               "asked_recipe": asked.to_dict(),
               "weights": str(weights), "on_missing_weights": on_missing_weights,
               "seed": seed, "device": str(device), "deterministic": bool(deterministic),
