@@ -33,6 +33,8 @@ __all__ = [
     "TrainRecipe",
     "PAPER_PREPROCESSING",
     "PAPER_RECIPE",
+    "FREQ_SCALES",
+    "DB_SCALINGS",
 ]
 
 
@@ -47,6 +49,28 @@ def _number(value: Any, name: str, *, low: float | None = None, high: float | No
     if high is not None and value > high:
         raise ParameterError(f"{name} must be <= {high:g}, got {value!r}")
     return int(value) if integer else float(value)
+
+
+#: The frequency axes a spectrogram can be drawn on: the paper's mel scale and
+#: the other scales of its journal follow-up (bark, ERB, log) and plain Hz.
+FREQ_SCALES = {
+    "mel": "mel (HTK: 2595 log10(1 + f / 700)), the paper's",
+    "bark": "bark (Traunmueller 1990, with MATLAB's hz2bark corrections below 2 and above 20.1 bark)",
+    "erb": "ERB-rate (Glasberg and Moore 1990: 21.4 log10(1 + 0.00437 f))",
+    "log": "logarithmic (log10 f: equal ratios, a constant-Q axis)",
+    "linear": "linear (Hz: every band equally wide)",
+}
+
+#: How the dB values are mapped to colours.
+DB_SCALINGS = {
+    "fixed": "a fixed dB range for every image (the paper's [-130, -22] dB re 1/Hz)",
+    "per_image": "each image's own range, from its lowest to its highest value (MATLAB's imagesc)",
+}
+
+
+def _choice(value: Any, name: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ParameterError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def _pair(value: Any, name: str) -> tuple[int, int]:
@@ -153,9 +177,12 @@ class SpectrogramConfig(_Config):
     n_fft : int >= win_length
         FFT length, samples (chosen in ``book/method_choices.md``).
     n_mels : int > 0
-        Mel bands (chosen there too).
+        Bands of the frequency scale (chosen there too).
     fmin, fmax : float
         Band range of the filters, Hz (``fmax`` is lowered to ``sr / 2``).
+    freq_scale : str
+        The frequency axis of the bands: ``"mel"`` (the paper's), ``"bark"``,
+        ``"erb"``, ``"log"`` or ``"linear"`` (the ablations of the book).
     """
 
     win_length: int = 400
@@ -164,6 +191,7 @@ class SpectrogramConfig(_Config):
     n_mels: int = 128
     fmin: float = 20.0
     fmax: float = 20000.0
+    freq_scale: str = "mel"
 
     def __post_init__(self) -> None:
         for name in ("win_length", "n_fft", "n_mels"):
@@ -177,6 +205,7 @@ class SpectrogramConfig(_Config):
                                  f"({self.win_length})")
         if self.fmin >= self.fmax:
             raise ParameterError(f"fmin ({self.fmin:g} Hz) must be below fmax ({self.fmax:g} Hz)")
+        _choice(self.freq_scale, "freq_scale", tuple(FREQ_SCALES))
 
 
 @dataclass(frozen=True)
@@ -196,6 +225,9 @@ class ImageConfig(_Config):
         The drawn image, rows x columns: frequency x time (257 x 259).
     out_size : (int, int)
         The network's input, after resizing (227 x 227).
+    db_scaling : str
+        ``"fixed"``: every image on ``[db_low, db_high]`` (the paper);
+        ``"per_image"``: each image on its own lowest to highest value.
     """
 
     db_low: float = -130.0
@@ -204,6 +236,7 @@ class ImageConfig(_Config):
     colormap: str = "jet"
     size: tuple = (257, 259)
     out_size: tuple = (227, 227)
+    db_scaling: str = "fixed"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "db_low", _number(self.db_low, "db_low"))
@@ -217,6 +250,7 @@ class ImageConfig(_Config):
             raise ParameterError(f"colormap must be a colormap name, got {self.colormap!r}")
         object.__setattr__(self, "size", _pair(self.size, "size"))
         object.__setattr__(self, "out_size", _pair(self.out_size, "out_size"))
+        _choice(self.db_scaling, "db_scaling", tuple(DB_SCALINGS))
 
     @property
     def db_range(self) -> tuple[float, float]:

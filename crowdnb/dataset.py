@@ -128,7 +128,8 @@ def _check_settings(config: PreprocessConfig) -> None:
         raise ParameterError(f"fmin ({m.fmin:g} Hz) must be below the Nyquist frequency "
                              f"({a.sr / 2:g} Hz at sr={a.sr})")
     spectrogram.hop_length(a.sr, m.frame_hop_s)
-    spectrogram.mel_filterbank(a.sr, n_fft=m.n_fft, n_mels=m.n_mels, fmin=m.fmin, fmax=m.fmax)
+    spectrogram.mel_filterbank(a.sr, n_fft=m.n_fft, n_mels=m.n_mels, fmin=m.fmin, fmax=m.fmax,
+                               freq_scale=m.freq_scale)
     spectrogram.colormap_palette(i.colormap, i.n_colors)
     if round(a.block_s * a.sr) < m.win_length:
         raise ParameterError(f"block_s ({a.block_s:g} s) is shorter than one spectrogram window "

@@ -36,6 +36,7 @@ __all__ = [
     "split_for",
     "run_experiment",
     "guard_gap_effect",
+    "paired_effect",
     "score_numbers",
     "experiment_numbers",
     "glue_experiment",
@@ -247,19 +248,19 @@ def run_experiment(
     return ExperimentResult(experiment, train, test, result)
 
 
-def guard_gap_effect(plain: ExperimentResult | pd.DataFrame, guarded: ExperimentResult | pd.DataFrame,
-                     *, n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """What the shared sound is worth: the plain random split's scores minus the guard gap's.
+def paired_effect(a: ExperimentResult | pd.DataFrame, b: ExperimentResult | pd.DataFrame,
+                  *, n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Network A's scores minus network B's, on the test blocks both answered.
 
-    Both networks answered the same test blocks (:func:`split_for`); the
-    difference and its paired interval are
-    :func:`crowdnb.evaluation.paired_difference`'s. Positive: the network
-    scores higher when it has trained on the test blocks' neighbours.
+    The difference and its paired interval are
+    :func:`crowdnb.evaluation.paired_difference`'s (test events resampled
+    together for both networks).
 
     Parameters
     ----------
-    plain, guarded : ExperimentResult or pd.DataFrame
-        The two results, or their predictions tables.
+    a, b : ExperimentResult or pd.DataFrame
+        The two results, or their predictions tables (``block_id``, ``label``,
+        ``predicted``, ``event_id`` or ``clip_id``).
 
     Returns
     -------
@@ -274,17 +275,33 @@ def guard_gap_effect(plain: ExperimentResult | pd.DataFrame, guarded: Experiment
     """
     from .evaluation import paired_difference
 
-    a, b = (r.training.predictions if isinstance(r, ExperimentResult) else r for r in (plain, guarded))
+    a, b = (r.training.predictions if isinstance(r, ExperimentResult) else r for r in (a, b))
     if sorted(a["block_id"].astype(str)) != sorted(b["block_id"].astype(str)):
-        raise DataError("the plain and the guard-gap networks were tested on different blocks "
-                        "(not the same split seed, test fraction or balancing)")
-    merged = a.merge(b[["block_id", "predicted"]], on="block_id", suffixes=("", "_guard"))
+        raise DataError("the two networks were tested on different blocks (not the same split "
+                        "seed, test fraction, balancing or blocks)")
+    merged = a.merge(b[["block_id", "predicted"]], on="block_id", suffixes=("", "_b"))
     events = merged["event_id"] if "event_id" in merged.columns else merged["clip_id"]
-    out = paired_difference(merged["label"], merged["predicted"], merged["predicted_guard"],
+    out = paired_difference(merged["label"], merged["predicted"], merged["predicted_b"],
                             events, n_resamples=n_resamples, seed=seed)
     bal = out["balanced_accuracy"]
     out.update(n_test=int(len(merged)), significant=int(bal["low"] > 0 or bal["high"] < 0))
     return out
+
+
+def guard_gap_effect(plain: ExperimentResult | pd.DataFrame, guarded: ExperimentResult | pd.DataFrame,
+                     *, n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """What the shared sound is worth: the plain random split's scores minus the guard gap's.
+
+    Both networks answered the same test blocks (:func:`split_for`);
+    :func:`paired_effect` of the two. Positive: the network scores higher
+    when it has trained on the test blocks' neighbours.
+
+    Raises
+    ------
+    DataError
+        If the two did not answer the same test blocks.
+    """
+    return paired_effect(plain, guarded, n_resamples=n_resamples, seed=seed)
 
 
 def _cross_validate(experiment: Experiment, blocks: pd.DataFrame, *, image_root, out_dir,

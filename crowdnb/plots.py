@@ -23,7 +23,7 @@ import pandas as pd
 from .config import PreprocessConfig
 from .errors import DataError, ParameterError
 from .files import read_json, read_table
-from .spectrogram import colormap_palette, hop_length, hz_to_mel
+from .spectrogram import colormap_palette, hop_length, hz_to_scale
 
 __all__ = [
     "plot_durations",
@@ -210,9 +210,11 @@ def plot_spectrogram(
 ):
     """Show a mel PSD spectrogram with time in seconds and frequency in Hz.
 
-    Bands are equally spaced on the mel axis; the frequency ticks are labelled
-    in Hz at their mel positions. The colours are the same quantised palette
-    as the spectrogram images, on the same ``db_range``.
+    Bands are equally spaced on the frequency scale of ``config`` (mel unless
+    an ablation chose another); the frequency ticks are labelled in Hz at
+    their positions on it. The colours are the same quantised palette as the
+    spectrogram images, on the same ``db_range`` (or the grid's own range
+    where ``config.image.db_scaling`` is ``"per_image"``).
 
     Parameters
     ----------
@@ -242,11 +244,12 @@ def plot_spectrogram(
     mel, image = config.spectrogram, config.image
     hop, win_length, fmin = hop_length(sr, mel.frame_hop_s), mel.win_length, mel.fmin
     fmax = min(mel.fmax, sr / 2.0)
-    mels = np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2)
+    scale = mel.freq_scale
+    mels = np.linspace(hz_to_scale(fmin, scale), hz_to_scale(fmax, scale), n_mels + 2)
     step = mels[1] - mels[0]
     centres_s = start_s + (win_length / 2 + np.arange(n_frames) * hop) / sr
     half = hop / sr / 2
-    low, high = image.db_range
+    low, high = image.db_range if image.db_scaling == "fixed" else (float(S.min()), float(S.max()))
     cmap = ListedColormap(colormap_palette(image.colormap, image.n_colors),
                           name=f"{image.colormap}{image.n_colors}")
     image = ax.imshow(
@@ -257,10 +260,10 @@ def plot_spectrogram(
     )
     # Low frequencies are crowded on a mel axis: label only from 100 Hz up.
     ticks = [f for f in (100, 500, 1000, 2000, 5000, 10000, 20000) if fmin <= f <= fmax]
-    ax.set_yticks(hz_to_mel(ticks))
+    ax.set_yticks(hz_to_scale(ticks, scale))
     ax.set_yticklabels([_hz_label(f) for f in ticks])
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("frequency (Hz, mel scale)")
+    ax.set_ylabel(f"frequency (Hz, {scale} scale)")
     if colorbar:
         ax.figure.colorbar(image, ax=ax, label="PSD (dB re 1/Hz, full scale)")
     return image

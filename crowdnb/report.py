@@ -22,6 +22,7 @@ __all__ = [
     "glue_values",
     "glue_markdown",
     "pretrained_admonition",
+    "ablation_findings",
     "recipe_markdown",
     "verdict",
     "comparison",
@@ -265,6 +266,66 @@ def guard_gap_sentence(effect: Mapping[str, Any], plain: Mapping[str, Any],
     optimistic = (" The interval resamples blocks, as if they were independent: it is the optimistic "
                   "one, and a real effect needs more test events to be shown.") if effect["optimistic"] else ""
     return head + optimistic + caveat
+
+
+def ablation_findings(table: Any) -> str:
+    """What each image ablation did to the random split, chosen by its numbers.
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        :func:`crowdnb.ablations.ablation_table` (one row per point, the
+        paper's image among them).
+
+    Returns
+    -------
+    str
+        Markdown: a count, then one bullet per variant. A variant is said to
+        differ from the paper's image only when its paired interval of the
+        difference excludes 0, or, unpaired (other blocks), when the two
+        balanced-accuracy intervals do not overlap; a constant classifier
+        (the paper's image's own network included) is called that.
+    """
+    paper = table[table["point"] == "paper"].iloc[0]
+    rest = table[table["point"] != "paper"]
+    lines, differing = [], []
+    for row in rest.to_dict("records"):
+        name = f"**{row['level']}** ({row['factor']})"
+        numbers = (f"balanced accuracy {row['balanced_accuracy']:.3f} against "
+                   f"{paper['balanced_accuracy']:.3f}, a difference of {row['difference']:+.3f}")
+        if row["paired"]:
+            how = ("paired 95 % interval over the same test blocks, resampled block by block since "
+                   "a class has too few test events: an optimistic one" if row["optimistic"] else
+                   "paired 95 % interval over test events")
+            interval = f"[{row['difference_low']:+.3f}, {row['difference_high']:+.3f}]"
+            apart = bool(row["differs"])
+            if apart:
+                side = "higher" if row["difference"] > 0 else "lower"
+                text = f"{name} scores {side} than the paper's image: {numbers} ({how} {interval})."
+            else:
+                text = (f"{name} cannot be told from the paper's image: {numbers}, and the {how}, "
+                        f"{interval}, contains 0.")
+        else:
+            apart = bool(row["balanced_low"] > paper["balanced_high"]
+                         or row["balanced_high"] < paper["balanced_low"])
+            text = (f"{name}: {numbers}. It was tested on other blocks, so there is no paired "
+                    "interval; " + ("the two balanced-accuracy intervals do not overlap."
+                                    if apart else "the two balanced-accuracy intervals overlap (or "
+                                    "are missing): at this test size they cannot be told apart."))
+        if row["degenerate"]:
+            text += (f" Its network is a constant classifier: it answers one class for "
+                     f"{row['majority_share']:.0%} of the test blocks.")
+        if apart:
+            differing.append(str(row["level"]))
+        lines.append(f"- {text}")
+    head = (f"{len(differing)} of the {len(rest)} variants "
+            f"{'differs' if len(differing) == 1 else 'differ'} from the paper's image at this test "
+            "size" + (f": {', '.join(differing)}." if differing else "."))
+    if paper["degenerate"]:
+        head += (f" The paper's image itself gives a constant classifier here (one class for "
+                 f"{paper['majority_share']:.0%} of the test blocks): a variant can only be told "
+                 "from it by learning something.")
+    return head + "\n\n" + "\n".join(lines) + "\n"
 
 
 def card_markdown(path: str | os.PathLike, *, title: str = "Dataset card") -> str:

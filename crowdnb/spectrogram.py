@@ -35,7 +35,7 @@ import scipy.signal
 import scipy.sparse
 from PIL import Image
 
-from .config import ImageConfig, PreprocessConfig, SpectrogramConfig
+from .config import DB_SCALINGS, FREQ_SCALES, ImageConfig, PreprocessConfig, SpectrogramConfig
 from .errors import ParameterError
 
 __all__ = [
@@ -47,6 +47,11 @@ __all__ = [
     "hop_length",
     "hz_to_mel",
     "mel_to_hz",
+    "FREQ_SCALES",
+    "hz_to_scale",
+    "scale_to_hz",
+    "band_edges",
+    "DB_SCALINGS",
     "colormap_palette",
     "matlab_jet",
 ]
@@ -59,7 +64,8 @@ _DENSITY_FLOOR = 1e-20
 
 
 # ---------------------------------------------------------------------------
-# Mel scale and filter bank
+# Frequency scales and filter bank
+
 
 
 def hz_to_mel(f_hz: np.ndarray | float) -> np.ndarray:
@@ -74,6 +80,57 @@ def hz_to_mel(f_hz: np.ndarray | float) -> np.ndarray:
 def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
     """Inverse of :func:`hz_to_mel`."""
     return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def _check_scale(freq_scale: str) -> str:
+    if freq_scale not in FREQ_SCALES:
+        raise ParameterError(f"freq_scale must be one of {', '.join(FREQ_SCALES)}, "
+                             f"not {freq_scale!r}")
+    return freq_scale
+
+
+def hz_to_scale(f_hz: np.ndarray | float, freq_scale: str = "mel") -> np.ndarray:
+    """Frequency in Hz to a position on ``freq_scale`` (one of :data:`FREQ_SCALES`).
+
+    Every scale is increasing in f; ``"log"`` needs f > 0.
+    """
+    f = np.asarray(f_hz, dtype=np.float64)
+    scale = _check_scale(freq_scale)
+    if scale == "mel":
+        return hz_to_mel(f)
+    if scale == "bark":
+        z = 26.81 * f / (1960.0 + f) - 0.53
+        return np.where(z < 2.0, z + 0.15 * (2.0 - z), np.where(z > 20.1, z + 0.22 * (z - 20.1), z))
+    if scale == "erb":
+        return 21.4 * np.log10(1.0 + 0.00437 * f)
+    if scale == "log":
+        return np.log10(f)
+    return f
+
+
+def scale_to_hz(position: np.ndarray | float, freq_scale: str = "mel") -> np.ndarray:
+    """Inverse of :func:`hz_to_scale`."""
+    v = np.asarray(position, dtype=np.float64)
+    scale = _check_scale(freq_scale)
+    if scale == "mel":
+        return mel_to_hz(v)
+    if scale == "bark":
+        z = np.where(v < 2.0, (v - 0.3) / 0.85, np.where(v > 20.1, (v + 4.422) / 1.22, v))
+        return 1960.0 * (z + 0.53) / (26.28 - z)
+    if scale == "erb":
+        return (10.0 ** (v / 21.4) - 1.0) / 0.00437
+    if scale == "log":
+        return 10.0 ** v
+    return v
+
+
+def band_edges(n_bands: int, fmin: float, fmax: float, freq_scale: str = "mel") -> np.ndarray:
+    """The ``n_bands + 2`` edge frequencies (Hz), equally spaced on ``freq_scale``.
+
+    Band i is a triangle from edge i to edge i + 2 with its peak at edge i + 1.
+    """
+    return scale_to_hz(np.linspace(hz_to_scale(fmin, freq_scale), hz_to_scale(fmax, freq_scale),
+                                   n_bands + 2), freq_scale)
 
 
 def hop_length(sr: int, frame_hop_s: float = _MEL.frame_hop_s) -> int:
@@ -96,16 +153,14 @@ def _effective_fmax(sr: int, fmax: float) -> float:
     return min(float(fmax), sr / 2.0)
 
 
-@functools.lru_cache(maxsize=16)
-def _filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    import librosa
-
-    # HTK's mel scale (hz_to_mel), triangles from neighbour to neighbour centre,
-    # each row then scaled to sum to 1 so that a band averages the density.
-    with warnings.catch_warnings():  # empty bands are reported below, in our words
-        warnings.filterwarnings("ignore", message="Empty filters detected")
-        weights = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax,
-                                      htk=True, norm=None, dtype=np.float64)
+@functools.lru_cache(maxsize=32)
+def _filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float,
+                freq_scale: str = "mel") -> np.ndarray:
+    if freq_scale == "mel":
+        weights = _librosa_mel(sr, n_fft, n_mels, fmin, fmax)
+    else:
+        weights = _triangles(band_edges(n_mels, fmin, fmax, freq_scale),
+                             np.arange(n_fft // 2 + 1) * (sr / n_fft))
     sums = weights.sum(axis=1)
     empty = np.flatnonzero(sums <= 0)
     if empty.size:
@@ -122,11 +177,39 @@ def _filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> n
     return weights
 
 
+def _librosa_mel(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    import librosa
+
+    # HTK's mel scale (hz_to_mel), triangles from neighbour to neighbour centre,
+    # each row then scaled to sum to 1 so that a band averages the density.
+    with warnings.catch_warnings():  # empty bands are reported by the caller, in our words
+        warnings.filterwarnings("ignore", message="Empty filters detected")
+        return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax,
+                                   htk=True, norm=None, dtype=np.float64)
+
+
+def _triangles(edges: np.ndarray, bin_hz: np.ndarray) -> np.ndarray:
+    """Triangles from edge i to edge i + 2, each side at least one FFT bin wide.
+
+    The construction of librosa's mel filters on any edges; where a band is
+    narrower than the bin spacing (the low bands of the log and ERB scales at
+    20 Hz), its sides are widened to one bin, so that the band interpolates
+    between its neighbouring bins instead of holding none.
+    """
+    spacing = bin_hz[1] - bin_hz[0]
+    centres = edges[1:-1, None]
+    below = np.maximum(centres - edges[:-2, None], spacing)
+    above = np.maximum(edges[2:, None] - centres, spacing)
+    rising = (bin_hz[None, :] - (centres - below)) / below
+    falling = ((centres + above) - bin_hz[None, :]) / above
+    return np.maximum(0.0, np.minimum(rising, falling))
+
+
 def mel_filterbank(
     sr: int, *, n_fft: int = _MEL.n_fft, n_mels: int = _MEL.n_mels, fmin: float = _MEL.fmin,
-    fmax: float = _MEL.fmax,
+    fmax: float = _MEL.fmax, freq_scale: str = _MEL.freq_scale,
 ) -> np.ndarray:
-    """Triangular mel filters that average a spectrum over each band.
+    """Triangular filters that average a spectrum over each band of a frequency scale.
 
     librosa's filters on the HTK mel scale (``librosa.filters.mel(htk=True,
     norm=None)``): band edges are ``n_mels + 2`` points equally spaced on the
@@ -135,6 +218,11 @@ def mel_filterbank(
     at the FFT bin frequencies ``k sr / n_fft``; each is then normalised so
     that its weights sum to 1. A band that holds no FFT bin is an error.
 
+    The other scales of :data:`FREQ_SCALES` use the same construction on their
+    own edges (:func:`band_edges`), with each triangle's sides at least one
+    FFT bin wide: a band narrower than a bin interpolates between its
+    neighbouring bins rather than holding none.
+
     Parameters
     ----------
     sr : int > 0
@@ -142,9 +230,11 @@ def mel_filterbank(
     n_fft : int > 0
         FFT length (zero-padded frame length) in samples.
     n_mels : int > 0
-        Number of mel bands.
+        Number of bands (mel bands on the paper's scale).
     fmin, fmax : float
         Band range in Hz (``fmax`` is lowered to the Nyquist frequency).
+    freq_scale : str
+        One of :data:`FREQ_SCALES` (``"mel"``, the paper's).
 
     Returns
     -------
@@ -157,8 +247,8 @@ def mel_filterbank(
         For invalid values, or when a band holds no FFT bin (the message says
         which ``n_fft`` would fill every band).
     """
-    sr, n_fft, n_mels, fmin, fmax = _check_mel(sr, n_fft, n_mels, fmin, fmax)
-    return _filterbank(sr, n_fft, n_mels, fmin, fmax)
+    sr, n_fft, n_mels, fmin, fmax = _check_mel(sr, n_fft, n_mels, fmin, fmax, freq_scale)
+    return _filterbank(sr, n_fft, n_mels, fmin, fmax, freq_scale)
 
 
 def _check_int(value: Any, name: str, minimum: int = 1) -> int:
@@ -167,7 +257,8 @@ def _check_int(value: Any, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def _check_mel(sr, n_fft, n_mels, fmin, fmax) -> tuple[int, int, int, float, float]:
+def _check_mel(sr, n_fft, n_mels, fmin, fmax,
+               freq_scale: str = "mel") -> tuple[int, int, int, float, float]:
     sr = _check_int(sr, "sr")
     n_fft = _check_int(n_fft, "n_fft", 2)
     n_mels = _check_int(n_mels, "n_mels")
@@ -175,6 +266,8 @@ def _check_mel(sr, n_fft, n_mels, fmin, fmax) -> tuple[int, int, int, float, flo
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
                 or not math.isfinite(value) or value < 0:
             raise ParameterError(f"{name} must be a finite frequency >= 0 Hz, got {value!r}")
+    if _check_scale(freq_scale) == "log" and fmin <= 0:
+        raise ParameterError(f"fmin must be above 0 Hz on the log frequency scale, got {fmin!r}")
     fmax_eff = _effective_fmax(sr, fmax)
     if fmin >= fmax_eff:
         raise ParameterError(
@@ -185,7 +278,7 @@ def _check_mel(sr, n_fft, n_mels, fmin, fmax) -> tuple[int, int, int, float, flo
 
 @functools.lru_cache(maxsize=16)
 def _psd_operator(sr: int, win_length: int, n_fft: int, n_mels: int, fmin: float,
-                  fmax: float) -> tuple[np.ndarray, Any, int, int]:
+                  fmax: float, freq_scale: str) -> tuple[np.ndarray, Any, int, int]:
     """Window, and the sparse mel matrix with the one-sided PSD scaling folded in."""
     # MATLAB's hamming(N) is the symmetric window.
     window = scipy.signal.windows.hamming(win_length, sym=True)
@@ -193,7 +286,7 @@ def _psd_operator(sr: int, win_length: int, n_fft: int, n_mels: int, fmin: float
     scale[0] /= 2.0  # DC is not doubled
     if n_fft % 2 == 0:
         scale[-1] /= 2.0  # nor is Nyquist
-    weights = _filterbank(sr, n_fft, n_mels, fmin, fmax) * scale[None, :]
+    weights = _filterbank(sr, n_fft, n_mels, fmin, fmax, freq_scale) * scale[None, :]
     # Only the bins some band uses enter the product, and each band uses few of
     # them: a sparse product is ~10x cheaper than a dense one, and does not start
     # BLAS threads that fight over a small machine's cores.
@@ -213,6 +306,7 @@ def mel_psd_db(
     n_mels: int = _MEL.n_mels,
     fmin: float = _MEL.fmin,
     fmax: float = _MEL.fmax,
+    freq_scale: str = _MEL.freq_scale,
 ) -> np.ndarray:
     """Mel spectrogram of a block as power spectral density in dB re 1/Hz.
 
@@ -221,8 +315,8 @@ def mel_psd_db(
     window, zero-padded to ``n_fft``. Each frame's periodogram is scaled as
     MATLAB's one-sided PSD, ``|X|^2 / (fs sum(w^2))`` doubled except at DC and
     Nyquist, so a full-scale-referenced white noise of variance sigma^2 has a
-    density of ``2 sigma^2 / fs``. The mel filters of :func:`mel_filterbank`
-    then average that density over each band, and the result is floored at
+    density of ``2 sigma^2 / fs``. The filters of :func:`mel_filterbank` (mel,
+    or another scale of :data:`FREQ_SCALES`) then average that density over each band, and the result is floored at
     1e-20 (-200 dB) before ``10 log10``.
 
     Parameters
@@ -238,9 +332,11 @@ def mel_psd_db(
     n_fft : int >= win_length
         FFT length in samples (zero padding).
     n_mels : int > 0
-        Number of mel bands.
+        Number of bands.
     fmin, fmax : float
         Band range in Hz; ``fmax`` is lowered to ``sr / 2`` where it is above.
+    freq_scale : str
+        The frequency axis (:data:`FREQ_SCALES`; the paper: ``"mel"``).
 
     Returns
     -------
@@ -251,7 +347,7 @@ def mel_psd_db(
     x = np.asarray(block)
     if x.ndim != 1 or not np.issubdtype(x.dtype, np.floating):
         raise ParameterError(f"block must be a float signal of shape (n,), got {x.dtype} {x.shape}")
-    sr, n_fft, n_mels, fmin, fmax = _check_mel(sr, n_fft, n_mels, fmin, fmax)
+    sr, n_fft, n_mels, fmin, fmax = _check_mel(sr, n_fft, n_mels, fmin, fmax, freq_scale)
     win_length = _check_int(win_length, "win_length")
     if n_fft < win_length:
         raise ParameterError(f"n_fft ({n_fft}) must be at least win_length ({win_length})")
@@ -260,7 +356,8 @@ def mel_psd_db(
         raise ParameterError(
             f"block has {x.size} samples, fewer than one window (win_length={win_length})"
         )
-    window, operator, first, last = _psd_operator(sr, win_length, n_fft, n_mels, fmin, fmax)
+    window, operator, first, last = _psd_operator(sr, win_length, n_fft, n_mels, fmin, fmax,
+                                                  freq_scale)
     frames = np.lib.stride_tricks.sliding_window_view(x.astype(np.float32, copy=False),
                                                       win_length)[::hop]
     padded = np.zeros((frames.shape[0], n_fft), dtype=np.float32)
@@ -347,6 +444,7 @@ def _check_size(size: Sequence[int], name: str) -> tuple[int, int]:
     return rows, cols
 
 
+
 def to_image(
     S_db: np.ndarray,
     *,
@@ -354,6 +452,7 @@ def to_image(
     size: tuple[int, int] = _IMAGE.size,
     n_colors: int = _IMAGE.n_colors,
     colormap: str = _IMAGE.colormap,
+    db_scaling: str = _IMAGE.db_scaling,
 ) -> np.ndarray:
     """Colour a dB grid the way the paper's figures were coloured.
 
@@ -376,6 +475,9 @@ def to_image(
         Palette length.
     colormap : str
         ``"jet"`` (MATLAB's) or a matplotlib colormap name.
+    db_scaling : {"fixed", "per_image"}
+        ``"fixed"``: ``db_range`` (the paper); ``"per_image"``: the resized
+        grid's own lowest and highest values, ``db_range`` unused.
 
     Returns
     -------
@@ -389,6 +491,9 @@ def to_image(
     if not np.isfinite(S).all():
         raise ParameterError("S_db holds NaN or infinite values")
     low, high = _check_db_range(db_range)
+    if db_scaling not in DB_SCALINGS:
+        raise ParameterError(f"db_scaling must be one of {', '.join(DB_SCALINGS)}, "
+                             f"not {db_scaling!r}")
     rows, cols = _check_size(size, "size")
     palette = _palette_uint8(colormap, _check_int(n_colors, "n_colors", 2))
     grid = Image.fromarray(np.ascontiguousarray(S, dtype=np.float32))
@@ -396,6 +501,9 @@ def to_image(
         grid = grid.resize((cols, rows), Image.Resampling.BILINEAR)
     n = palette.shape[0]
     index = np.array(grid, dtype=np.float32)  # a writable copy, quantised in place
+    if db_scaling == "per_image":
+        low, high = float(index.min()), float(index.max())
+        high = high if high > low else low + 1.0  # a flat grid: the first colour
     index -= low
     index *= n / (high - low)
     np.floor(index, out=index)
@@ -416,7 +524,7 @@ def render_image(S_db: np.ndarray, *, image: ImageConfig = _IMAGE) -> np.ndarray
     """
     rows, cols = _check_size(image.out_size, "out_size")
     picture = to_image(S_db, db_range=image.db_range, size=image.size, n_colors=image.n_colors,
-                       colormap=image.colormap)
+                       colormap=image.colormap, db_scaling=image.db_scaling)
     if picture.shape[:2] != (rows, cols):
         picture = np.asarray(Image.fromarray(picture).resize((cols, rows), Image.Resampling.BICUBIC))
     return picture

@@ -325,6 +325,8 @@ def test_interrupted_run_resumes_with_finished_clips_intact(collection, tmp_path
     ({"block_s": 0.1}, "block_s"),
     ({"n_fft": 256}, "n_fft"),
     ({"db_low": -20.0}, "db_low"),
+    ({"freq_scale": "semitone"}, "freq_scale"),
+    ({"db_scaling": "auto"}, "db_scaling"),
 ])
 def test_bad_parameters_fail_when_the_config_is_built(collection, tmp_path, monkeypatch,
                                                       settings, match):
@@ -342,6 +344,7 @@ def test_bad_parameters_fail_when_the_config_is_built(collection, tmp_path, monk
     ({"n_fft": 512}, "n_fft=512"),  # mel bands without an FFT bin
     ({"colormap": "no_such_colormap"}, "no_such_colormap"),
     ({"sr": 1000, "block_s": 0.4, "win_length": 500}, "win_length"),
+    ({"freq_scale": "log", "fmin": 0.0}, "log frequency scale"),
 ])
 def test_parameters_are_checked_before_any_clip(collection, tmp_path, monkeypatch, settings,
                                                 match):

@@ -227,9 +227,9 @@ def _non_default_config() -> PreprocessConfig:
         audio=AudioConfig(sr=32000, block_s=1.5, hop_s=0.5, low_hz=50.0, high_hz=12000.0, order=2,
                           target_lufs=-20.0),
         spectrogram=SpectrogramConfig(win_length=512, frame_hop_s=0.01, n_fft=4096, n_mels=64,
-                                      fmin=40.0, fmax=15000.0),
+                                      fmin=40.0, fmax=15000.0, freq_scale="erb"),
         image=ImageConfig(db_low=-120.0, db_high=-20.0, n_colors=32, colormap="viridis",
-                          size=(200, 210), out_size=(224, 224)),
+                          size=(200, 210), out_size=(224, 224), db_scaling="per_image"),
     )
     # Every setting differs from the paper's, so a setting lost on the way back shows.
     paper = PreprocessConfig().flat()

@@ -19,6 +19,8 @@ from crowdnb import ParameterError  # noqa: E402
 from crowdnb.config import ImageConfig, PreprocessConfig  # noqa: E402
 from crowdnb.plots import plot_gallery, plot_spectrogram, plot_waveform  # noqa: E402
 from crowdnb.spectrogram import (  # noqa: E402
+    FREQ_SCALES,
+    band_edges,
     colormap_palette,
     hop_length,
     hz_to_mel,
@@ -26,7 +28,9 @@ from crowdnb.spectrogram import (  # noqa: E402
     mel_filterbank,
     mel_psd_db,
     mel_to_hz,
+    hz_to_scale,
     render_image,
+    scale_to_hz,
     spectrogram_image,
     to_image,
 )
@@ -146,6 +150,64 @@ def test_sine_peaks_in_the_band_that_contains_it(freq_hz):
     assert level[edges[1:-1] < 200].max() < level[band] - 43
 
 
+# ---------------------------------------------------------------------------
+# the other frequency scales (the ablations)
+
+
+@pytest.mark.parametrize("scale", list(FREQ_SCALES))
+def test_every_scale_inverts_and_increases(scale):
+    f = np.geomspace(20.0, 20000.0, 50)
+    position = hz_to_scale(f, scale)
+    assert np.all(np.diff(position) > 0)
+    np.testing.assert_allclose(scale_to_hz(position, scale), f, rtol=1e-9)
+
+
+def test_scales_have_their_textbook_values():
+    # ERB-rate of 1 kHz: 15.6 (Glasberg and Moore); 1 kHz is 8.5 bark (Traunmueller);
+    # mel 1000 at 1 kHz; a decade of Hz is one unit of log10.
+    assert hz_to_scale(1000.0, "erb") == pytest.approx(15.62, abs=0.01)
+    assert hz_to_scale(1000.0, "bark") == pytest.approx(8.53, abs=0.01)
+    assert hz_to_scale(1000.0, "mel") == pytest.approx(1000.0, abs=0.5)
+    assert hz_to_scale(1000.0, "log") - hz_to_scale(100.0, "log") == pytest.approx(1.0)
+    edges = band_edges(10, 100.0, 1100.0, "linear")
+    np.testing.assert_allclose(np.diff(edges), 1000.0 / 11)
+
+
+@pytest.mark.parametrize("scale", list(FREQ_SCALES))
+def test_every_scale_fills_every_band_and_reads_white_noise_flat(scale):
+    # A band narrower than an FFT bin (log and ERB below ~100 Hz) interpolates
+    # between bins instead of being empty, so a flat density stays flat.
+    weights = mel_filterbank(SR, freq_scale=scale)
+    assert weights.shape == (128, 1025)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    sigma = 0.05
+    level = time_average_db(mel_psd_db(noise(sigma), SR, freq_scale=scale))
+    assert abs(np.median(level) - 10 * np.log10(2 * sigma**2 / SR)) <= 0.3
+
+
+@pytest.mark.parametrize("scale", ["bark", "erb", "log", "linear"])
+def test_a_tone_peaks_in_its_band_on_every_scale(scale):
+    level = time_average_db(mel_psd_db(sine(3000.0), SR, freq_scale=scale))
+    edges = band_edges(128, 20.0, 20000.0, scale)
+    band = int(np.argmax(level))
+    assert edges[band] < 3000.0 < edges[band + 2]
+
+
+def test_the_scales_spend_their_bands_differently():
+    # Bands below 500 Hz: most on the log axis, fewest on the linear one.
+    below = {s: int((band_edges(128, 20.0, 20000.0, s)[1:-1] < 500).sum()) for s in FREQ_SCALES}
+    assert below["log"] > below["erb"] > below["mel"] > below["linear"]
+    assert below["linear"] <= 3
+
+
+def test_mel_stays_librosas_filters():
+    assert np.array_equal(mel_filterbank(SR), mel_filterbank(SR, freq_scale="mel"))
+    with pytest.raises(ParameterError, match="freq_scale"):
+        mel_filterbank(SR, freq_scale="semitone")
+    with pytest.raises(ParameterError, match="log frequency scale"):
+        mel_filterbank(SR, fmin=0.0, freq_scale="log")
+
+
 def test_silence_is_floored_not_minus_infinity():
     S = mel_psd_db(np.zeros(2 * SR, np.float32), SR)
     assert np.isfinite(S).all() and S.max() == pytest.approx(-200.0)
@@ -215,6 +277,22 @@ def test_to_image_quantises_to_the_palette_over_the_db_range():
     # Row 0 is the highest band.
     np.testing.assert_array_equal(image[::-1, 0], palette[expected_index])
     assert (image[-1] == palette[0]).all() and (image[0] == palette[-1]).all()
+
+
+def test_per_image_scaling_spans_the_palette_whatever_the_level():
+    S = np.linspace(-90, -60, 40 * 50).reshape(40, 50)
+    quiet = to_image(S - 30.0, size=(40, 50), db_scaling="per_image")
+    loud = to_image(S, size=(40, 50), db_scaling="per_image")
+    palette = colormap_palette("jet", 64)
+    assert np.array_equal(quiet, loud)  # a level shift does not change the picture
+    top, bottom = np.round(palette[-1] * 255), np.round(palette[0] * 255)
+    assert np.array_equal(loud[0, -1], top) and np.array_equal(loud[-1, 0], bottom)
+    fixed = to_image(S, size=(40, 50))
+    assert not np.array_equal(fixed, loud)
+    with pytest.raises(ParameterError, match="db_scaling"):
+        to_image(S, db_scaling="auto")
+    flat = to_image(np.full((4, 4), -50.0), size=(4, 4), db_scaling="per_image")
+    assert np.array_equal(flat[0, 0], bottom)
 
 
 def test_to_image_resizes_on_the_db_grid():

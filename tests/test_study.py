@@ -203,6 +203,21 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
                       second_name="MFCC + logistic regression")
     assert _text(said) in baselines
     assert "/root/" not in baselines and "Warning:" not in baselines
+    # The ablations chapter draws every variant and shows the smoke sweep's table, its
+    # sentences chosen from that table.
+    from crowdnb.ablations import ablation_table
+    from crowdnb.report import ablation_findings
+
+    ablations = _text((html / "book" / "executed" / "09_ablations.html").read_text(
+        encoding="utf-8")).replace("\u2019", "'")  # Sphinx's smart quotes
+    sweep_dir = run_dir.parent / "smoke_ablations"
+    shown = pd.read_csv(run_dir / "09_ablations" / "ablations.csv")
+    assert shown["point"].tolist() == ["paper", "bark", "grey"]
+    again = ablation_table(pd.read_csv(sweep_dir / "results.csv"), sweep_dir)
+    for line in ablation_findings(again).replace("**", "").splitlines():
+        assert _text(line.removeprefix("- ")) in ablations, line
+    assert "These numbers come from the sweep smoke_ablations" in ablations
+    assert "/root/" not in ablations and "Warning:" not in ablations
     # The recipe is worded once, from this run's values, on every training page.
     for stage in ("04_random_split_training", "05_clip_split_training", "06_goal_nogoal_study"):
         page = (html / "book" / "executed" / f"{stage}.html").read_text(encoding="utf-8")

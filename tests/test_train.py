@@ -292,6 +292,24 @@ def test_same_seed_same_result_when_deterministic(image_set, tmp_path):
     assert a.metrics["leakage"]["n_overlapping"] == 0 and a.metrics["leakage"]["n_sharing_clip"] == 0
 
 
+def test_how_often_it_validates_does_not_change_the_network(image_set, tmp_path):
+    # Validations are forward passes without dropout: they draw no random number and
+    # touch no weight, so the study can validate less often than the paper to save time.
+    root, blocks = image_set
+    train, test = clip_split(blocks, seed=1)
+    train = train.groupby("label").head(8)
+    kwargs = dict(image_root=root, weights="none", seed=5, deterministic=True, progress=False,
+                  bootstrap_resamples=200)
+    often = train_model(train, test, recipe=TrainRecipe(epochs=2, batch_size=4, lr=1e-2,
+                                                        validate_every=1), **kwargs)
+    rarely = train_model(train, test, recipe=TrainRecipe(epochs=2, batch_size=4, lr=1e-2,
+                                                         validate_every=None), **kwargs)
+    assert len(often.history) > len(rarely.history)
+    sa, sb = often.checkpoint["state_dict"], rarely.checkpoint["state_dict"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    pd.testing.assert_frame_equal(often.predictions, rarely.predictions)
+
+
 def test_bfloat16_training_agrees_with_float32_arithmetic(image_set, tmp_path):
     # No native bfloat16 on the test machine's CPU: a tiny set (16 training, 6 test images, 2 iterations).
     root, blocks = image_set

@@ -245,6 +245,14 @@ def test_sweep_file_expands_points_and_grid(tmp_path):
     spec = load_sweep(sweep)
     assert list(spec.points) == ["plain-seed0", "plain-seed1", "double-seed0", "double-seed1"]
     assert spec.points["double-seed1"] == {"b_middle.scale": 2.0, "seed": 1}
+    sweep.write_text("sweep: s\nbase: base.yaml\nstages: [c_end]\ncommon: {b_middle.scale: 3.0, seed: 4}\n"
+                     "points:\n  plain: {}\n  double: {b_middle.scale: 2.0}\n")
+    spec = load_sweep(sweep)  # a point's own value wins over the common one
+    assert spec.points == {"plain": {"b_middle.scale": 3.0, "seed": 4},
+                           "double": {"b_middle.scale": 2.0, "seed": 4}}
+    sweep.write_text("sweep: s\nbase: base.yaml\nstages: [c_end]\ncommon: [seed]\n")
+    with pytest.raises(DataError, match="'common' must map"):
+        load_sweep(sweep)
     sweep.write_text("sweep: ../out\nbase: base.yaml\nstages: [c_end]\n")
     with pytest.raises(ParameterError, match="one folder name under runs/"):
         load_sweep(sweep)

@@ -8,6 +8,8 @@ gathers their results (``runs/<sweep>/results.csv``). A sweep file::
     sweep: ablations              # its folder under runs/
     base: ../default.yaml         # the parameter file every point starts from
     stages: [04_random_split_training]   # what each point runs (and what that needs)
+    common:                       # optional: overrides every point shares
+      guard_gap: false
     points:                       # named points, each a set of overrides
       paper: {}
       bark: {02_preprocessing.freq_scale: bark}
@@ -16,7 +18,7 @@ gathers their results (``runs/<sweep>/results.csv``). A sweep file::
 
 A key is a parameter name (every stage declaring it) or ``stage.name``. Each
 point's values are its base file's, then the command line's ``-p``, then the
-point's own. A stage can show a sweep: a parameter it lists under
+point's own (after ``common``). A stage can show a sweep: a parameter it lists under
 ``crowdnb.sweeps`` names the sweep file, and the sweep's table becomes one of
 its inputs, so its points run first.
 
@@ -60,7 +62,7 @@ NOTEBOOK_FOLDER = "notebooks"
 # Library versions, rewritten only when they change: an input of every stage,
 # so that another torch (or numpy, or crowdnb) reruns the study.
 ENVIRONMENT_FILE = ".crowdnb/environment.json"
-_SWEEP_KEYS = {"sweep", "base", "stages", "points", "grid"}
+_SWEEP_KEYS = {"sweep", "base", "stages", "common", "points", "grid"}
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,8 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
         raise DataError(f"{path}: sweep file not found")
     data = load_yaml(path.read_text(encoding="utf-8"), where=str(path)) or {}
     if not isinstance(data, dict):
-        raise DataError(f"{path}: a sweep file is a mapping (sweep, base, stages, points, grid)")
+        raise DataError(f"{path}: a sweep file is a mapping (sweep, base, stages, common, points, "
+                        "grid)")
     unknown = sorted(set(data) - _SWEEP_KEYS)
     if unknown:
         raise DataError(f"{path}: unknown key(s) {', '.join(unknown)} "
@@ -130,6 +133,9 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     points = data.get("points") or {"base": {}}
     if not isinstance(points, dict) or not all(isinstance(v or {}, dict) for v in points.values()):
         raise DataError(f"{path}: 'points' must map point names to overrides")
+    common = data.get("common") or {}
+    if not isinstance(common, dict):
+        raise DataError(f"{path}: 'common' must map parameters to the values every point shares")
     grid = data.get("grid") or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise DataError(f"{path}: 'grid' must map parameters to non-empty lists of values")
@@ -141,7 +147,7 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
             label = str(point) if not cell else f"{point}-{_point_label(cell)}"
             if label in expanded:
                 raise DataError(f"{path}: two points are both named {label!r}")
-            expanded[label] = {**(overrides or {}), **cell}
+            expanded[label] = {**common, **(overrides or {}), **cell}
     return Sweep(name=name, path=path, base=base, stages=tuple(stages), points=expanded)
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "stage_parameters",
     "source_revision",
     "sweep_results",
+    "sweep_folder",
 ]
 
 
@@ -72,11 +73,11 @@ def read_summary(run_dir: str | os.PathLike, stage: str) -> dict[str, Any]:
     return read_json(require_stage(run_dir, stage) / SUMMARY_FILE)
 
 
-def sweep_results(run_dir: str | os.PathLike, sweep_file: str | os.PathLike):
-    """The table of a sweep's points (``runs/<sweep>/results.csv``) as a DataFrame.
+def sweep_folder(run_dir: str | os.PathLike, sweep_file: str | os.PathLike) -> Path:
+    """The folder of a sweep's runs (``runs/<sweep>/``: its table and a folder per point).
 
-    The sweep's folder sits in the folder of runs that holds ``run_dir`` (the
-    workflow runs the sweep first when a stage names it in a sweep parameter).
+    It sits in the folder of runs that holds ``run_dir`` (the workflow runs
+    the sweep first when a stage names it in a sweep parameter).
 
     Raises
     ------
@@ -84,15 +85,25 @@ def sweep_results(run_dir: str | os.PathLike, sweep_file: str | os.PathLike):
         When the sweep file is bad, or its table is not there (the message
         says how to make it).
     """
-    import pandas as pd
-
     spec = load_sweep(sweep_file)
     for folder in Path(run_dir).resolve().parents:
-        path = folder / spec.name / RESULTS_FILE
-        if path.is_file():
-            return pd.read_csv(path)
+        if (folder / spec.name / RESULTS_FILE).is_file():
+            return folder / spec.name
     raise DataError(f"the results of sweep {spec.name!r} are missing (no {spec.name}/{RESULTS_FILE} "
                     f"beside {Path(run_dir)}): run `crowdnb run --sweep {sweep_file}` first")
+
+
+def sweep_results(run_dir: str | os.PathLike, sweep_file: str | os.PathLike):
+    """The table of a sweep's points (``runs/<sweep>/results.csv``) as a DataFrame.
+
+    Raises
+    ------
+    DataError
+        As :func:`sweep_folder`.
+    """
+    import pandas as pd
+
+    return pd.read_csv(sweep_folder(run_dir, sweep_file) / RESULTS_FILE)
 
 
 def collection_folder(run_dir: str | os.PathLike, study: str) -> Path:
