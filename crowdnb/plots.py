@@ -39,6 +39,7 @@ __all__ = [
     "plot_accuracies",
     "plot_seed_spread",
     "plot_baselines",
+    "plot_ablations",
     "plot_accuracy_by_position",
 ]
 
@@ -643,6 +644,53 @@ def plot_baselines(table: pd.DataFrame, *, fig=None):
         ax.set_xlabel("balanced accuracy")
     axes[0].set_yticks(list(y.values()), list(y))
     return list(axes)
+
+
+def plot_ablations(table: pd.DataFrame, *, fig=None):
+    """Each image ablation: its balanced accuracy, and its difference from the paper's image.
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        :func:`crowdnb.ablations.ablation_table`: one row per point, with
+        ``level``, ``factor``, ``balanced_accuracy`` and its interval,
+        ``chance_balanced``, ``degenerate``, ``difference`` and its paired
+        interval (NaN where not paired), ``paired``.
+    fig : matplotlib Figure, optional
+
+    Returns
+    -------
+    (Axes, Axes)
+        Left: balanced accuracy with its interval over test events (where
+        there is one) and chance (dashed). Right: the difference from the
+        paper's image with its paired interval; a hollow marker has none (the
+        point was tested on other blocks).
+    """
+    import matplotlib.pyplot as plt
+
+    if fig is None:
+        fig = plt.figure(figsize=(9, 0.4 * len(table) + 1.4), layout="constrained")
+    left, right = fig.subplots(1, 2, sharey=True)
+    names = [f"{row['level']} ({row['factor']})" if row["factor"] != "none" else row["level"]
+             for row in table.to_dict("records")]
+    y = np.arange(len(table))[::-1]
+    for ax, value, low, high in ((left, "balanced_accuracy", "balanced_low", "balanced_high"),
+                                 (right, "difference", "difference_low", "difference_high")):
+        for k, row in enumerate(table.to_dict("records")):
+            v, lo, hi = row[value], row[low], row[high]
+            err = None if lo != lo else [[max(v - lo, 0)], [max(hi - v, 0)]]
+            colour = "tab:red" if row["degenerate"] else "tab:blue"
+            hollow = ax is right and not row["paired"] and row["point"] != "paper"
+            ax.errorbar([v], [y[k]], xerr=err, fmt="o", capsize=3, color=colour,
+                        markerfacecolor="white" if hollow else colour)
+        ax.grid(axis="x", color="0.9")
+    left.axvline(float(table["chance_balanced"].iloc[0]), color="0.45", ls="--", lw=1)
+    left.set_xlim(-0.02, 1.02)
+    left.set_xlabel("balanced accuracy")
+    right.axvline(0.0, color="0.45", lw=1)
+    right.set_xlabel("difference from the paper's image")
+    left.set_yticks(list(y), names)
+    return left, right
 
 
 def plot_accuracy_by_position(tables: Mapping[str, pd.DataFrame], *, ax=None):

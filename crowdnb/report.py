@@ -302,16 +302,24 @@ def ablation_findings(table: Any) -> str:
             if apart:
                 side = "higher" if row["difference"] > 0 else "lower"
                 text = f"{name} scores {side} than the paper's image: {numbers} ({how} {interval})."
+                if row["optimistic"]:
+                    text += (" Blocks of one recording are not independent, so this interval is too "
+                             "narrow: read it as a lead for the seed sweep and the clip split, not as "
+                             "a finding.")
             else:
                 text = (f"{name} cannot be told from the paper's image: {numbers}, and the {how}, "
                         f"{interval}, contains 0.")
         else:
-            apart = bool(row["balanced_low"] > paper["balanced_high"]
-                         or row["balanced_high"] < paper["balanced_low"])
+            bounds = (row["balanced_low"], row["balanced_high"], paper["balanced_low"],
+                      paper["balanced_high"])
+            known = not any(v != v for v in bounds)  # NaN: too few test events for an interval
+            apart = known and bool(bounds[0] > bounds[3] or bounds[1] < bounds[2])
             text = (f"{name}: {numbers}. It was tested on other blocks, so there is no paired "
-                    "interval; " + ("the two balanced-accuracy intervals do not overlap."
-                                    if apart else "the two balanced-accuracy intervals overlap (or "
-                                    "are missing): at this test size they cannot be told apart."))
+                    "interval; " + ("the two balanced-accuracy intervals do not overlap." if apart
+                                    else "the two balanced-accuracy intervals overlap: at this test "
+                                    "size they cannot be told apart." if known else
+                                    "with too few test events per class for intervals, the two "
+                                    "cannot be told apart."))
         if row["degenerate"]:
             text += (f" Its network is a constant classifier: it answers one class for "
                      f"{row['majority_share']:.0%} of the test blocks.")

@@ -127,6 +127,14 @@ def test_the_table_pairs_points_that_answered_the_same_blocks(tmp_path):
     # other blocks (another hop): a difference, but no paired interval
     assert not table.loc["no_overlap", "paired"] and np.isnan(table.loc["no_overlap", "difference_low"])
     assert table.loc["grey", "factor"] == "colormap" and table.loc[PAPER, "difference"] == 0
+    import matplotlib
+    matplotlib.use("Agg")
+    from crowdnb.plots import plot_ablations
+
+    left, right = plot_ablations(table.reset_index())
+    assert len(left.get_yticklabels()) == 4 and right.get_xlabel() == "difference from the paper's image"
+    hollow = [line for line in right.get_lines() if line.get_markerfacecolor() == "white"]
+    assert len(hollow) == 1  # no_overlap: other blocks, no paired interval
     findings = ablation_findings(table.reset_index())
     assert findings.startswith("1 of the 3 variants differs from the paper's image at this test size: grey.")
     assert "**grey** (colormap) scores lower than the paper's image" in findings
@@ -139,6 +147,19 @@ def test_the_table_pairs_points_that_answered_the_same_blocks(tmp_path):
     said = ablation_findings(ablation_table(both))
     assert said.startswith("0 of the 1 variants differ") and "gives a constant classifier here" in said
     assert "Its network is a constant classifier" in said
+    # with too few test events the paired interval resamples blocks, and says it is optimistic
+    few = tmp_path / "few"
+    two = [f"{label}{i % 2}" for i, label in enumerate(labels)]
+    _point(few, PAPER, labels, blocks, labels, two)
+    _point(few, "grey", [wrong[y] if i % 2 else y for i, y in enumerate(labels)], blocks, labels, two)
+    optimistic = ablation_table(_results({PAPER: 1.0, "grey": 0.5}), few, n_resamples=200)
+    assert optimistic["optimistic"].tolist() == [False, True]
+    assert "read it as a lead for the seed sweep" in ablation_findings(optimistic)
+    # without intervals (too few test events), an unpaired difference is not called one
+    bare = _results({PAPER: 0.9, "no_overlap": 0.5})
+    bare["04_random_split_training.balanced_low"] = np.nan
+    said = ablation_findings(ablation_table(bare))
+    assert said.startswith("0 of the 1 variants differ") and "with too few test events" in said
     # without the points' folders, differences alone
     assert not ablation_table(_results({PAPER: 1.0, "grey": 0.5}))["paired"].any()
     with pytest.raises(DataError, match="no point 'paper'"):
