@@ -225,6 +225,18 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
         assert f"for {metrics['params']['epochs']} epochs" in page, stage
 
 
+def test_only_some_stages_still_plans_the_sweeps_of_the_others(tmp_path):
+    # smoke.yaml shows a sweep in the ablations chapter; running chapter 1 alone
+    # must still give every job its inputs (it once failed with a KeyError).
+    from crowdnb.workflow.plan import plan_from_config
+
+    plan = plan_from_config({"project": str(ROOT), "runs_root": str(tmp_path), "run": "smoke",
+                             "params_file": str(ROOT / "params" / "smoke.yaml"),
+                             "only": ["01_data_collection"]})
+    assert plan.inputs("smoke", "09_ablations")["sweeps"] == ["smoke_ablations/results.csv"]
+    assert not any(t.startswith("smoke_ablations/") for t in plan.targets)
+
+
 def test_sweep_files_resolve_for_every_point():
     from crowdnb.workflow.plan import _typed_overrides, load_sweep
 

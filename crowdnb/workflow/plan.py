@@ -413,8 +413,10 @@ def plan_from_config(config: Mapping[str, Any]) -> Plan:
         jobs.update(_jobs_for_run(run, stages, resolved, names, project.root))
         for name in only:
             targets.extend(plan.outputs(plan.stage(name), run).values())
+        # Every stage's sweeps, not only those of the targeted stages: each job's
+        # inputs name them, whichever stages this invocation runs.
         for (job_run, _), job in list(jobs.items()):
-            if job_run == run and job.stage.name in only:
+            if job_run == run:
                 for parameter in job.stage.sweeps:
                     if job.values.get(parameter):
                         add_sweep(plan._resolve_path(str(job.values[parameter])))
