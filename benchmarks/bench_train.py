@@ -9,17 +9,19 @@ second for
 - *bare*: a plain torch loop over an in-memory, already normalised float
   tensor, with the same model, optimizer, minibatch and shuffling.
 
-The ratio pipeline / bare is the data pipeline's overhead (1.0 = none). Both
-training figures include the first iteration and the same number of
-iterations; the one-off PNG decode is reported on its own. Each figure is the
-best of ``--repeats`` runs, pipeline and bare interleaved, since other work on
-the machine only ever slows a run down. CPU always, CUDA when torch sees a
-GPU; float32 (the paper's) and bfloat16 autocast.
+The ratio pipeline / bare is the data pipeline's share (1.0 = it costs
+nothing). Both training figures include the first iteration and the same
+number of iterations; the one-off PNG decode is reported on its own. Each
+figure is the best of ``--repeats`` runs, pipeline and bare interleaved, since
+other work on the machine only ever slows a run down. CPU always, CUDA when
+torch sees a GPU; float32 (the paper's) and bfloat16 autocast.
 
-A second table projects the wall time of the default study (4 trainings: the
-random and the clip split of the emotion set, ~678 blocks, and of the football
-set, ~350 blocks; 6 epochs of minibatches of 10; validation every 3
-iterations) from these rates, for several validation-set sizes.
+The hardware's limit is measured in the same run: the sustained rate of a
+large matrix product in float32 and in bfloat16 (:func:`crowdnb.perf.matmul_rate`).
+A training's achieved rate is its images per second times what one image
+costs, forward and backward (:func:`crowdnb.perf.training_flops_per_image`,
+torch's FLOP counter), and its fraction of the limit of the arithmetic it ran
+in says how much room is left.
 
 Run: ``python benchmarks/bench_train.py [--images 200] [--repeats 2] [--threads N]``
 """
@@ -39,9 +41,8 @@ from PIL import Image
 
 from crowdnb.config import TrainRecipe
 from crowdnb.model import build_model, compute_context, model_input, predict_proba, prepare_model
+from crowdnb.perf import achieved_fraction, matmul_rate, training_flops_per_image
 from crowdnb.train import _param_groups, load_images, train_model
-
-STUDY = {"emotions": 678, "football": 350}  # blocks per data set (the paper's 678; football assumed)
 
 
 def make_images(folder: Path, n: int, *, seed: int = 0) -> pd.DataFrame:
@@ -113,18 +114,48 @@ def pipeline_inference(images: torch.Tensor, *, batch_size: int, device: torch.d
     return len(images) / (time.perf_counter() - t)
 
 
-def study_seconds(train_img_s: float, eval_img_s: float, validation_blocks: int | None, *,
-                  epochs: int = 6, batch_size: int = 10, validate_every: int = 3) -> float:
-    """Projected seconds of the default study's 4 trainings (80/20 splits)."""
-    total = 0.0
-    for n_blocks in STUDY.values():
-        n_train, n_test = n_blocks - round(0.2 * n_blocks), round(0.2 * n_blocks)
-        iterations = epochs * (n_train // batch_size)
-        n_val = n_test if validation_blocks is None else min(validation_blocks, n_test)
-        validations = 1 + iterations // validate_every
-        one = iterations * batch_size / train_img_s + validations * n_val / eval_img_s
-        total += 2 * (one + n_test / eval_img_s)  # random and clip split; final evaluation
-    return total
+# torch operators grouped by what they spend time on
+_KINDS = {
+    "convolutions": ("convolution",),
+    "matrix products": ("aten::mm", "aten::addmm", "aten::bmm"),
+    "casts": ("aten::copy_", "aten::_to_copy", "aten::to"),
+    "optimizer": ("sgd", "zero_grad"),
+}
+
+
+def step_breakdown(x: torch.Tensor, y: torch.Tensor, *, batch_size: int, device: torch.device,
+                   precision: str, steps: int = 4) -> dict[str, float]:
+    """Share of a training step's operator time by kind (torch.profiler, self time)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model, _ = build_model(2, weights="none", seed=0)
+    model = prepare_model(model, device, precision).train()
+    context = compute_context(precision, device)
+    optimizer = torch.optim.SGD(_param_groups(model, 1e-4, 20.0, 1e-4), lr=1e-4, momentum=0.9,
+                                fused=device.type in ("cpu", "cuda"))
+
+    def step(b: int) -> None:
+        index = torch.arange(b * batch_size, (b + 1) * batch_size, device=device) % len(x)
+        optimizer.zero_grad(set_to_none=True)
+        with context:
+            loss = torch.nn.functional.cross_entropy(model(x[index]), y[index])
+        loss.backward()
+        optimizer.step()
+
+    step(0)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for b in range(steps):
+            step(b)
+        sync(device)
+    times = {k: 0.0 for k in (*_KINDS, "other")}
+    for event in prof.key_averages():
+        spent = event.self_device_time_total if device.type == "cuda" else event.self_cpu_time_total
+        kind = next((k for k, keys in _KINDS.items() if any(key in event.key.lower() for key in keys)),
+                    "other")
+        times[kind] += spent
+    total = sum(times.values()) or 1.0
+    return {k: v / total for k, v in times.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -141,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
 
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    rows = []
+    rows, breakdowns, limits = [], [], {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         blocks = make_images(folder, args.images)
@@ -156,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
             for precision in args.precision:
                 x = model_input(images.to(device), None, precision)
                 y = y_all.to(device)
+                # the limit, just before and just after the trainings (the higher is kept)
+                limit = matmul_rate(precision, device=device)
                 best = {"pipe_train": 0.0, "bare_train": 0.0, "pipe_eval": 0.0, "bare_eval": 0.0}
                 for _ in range(args.repeats):
                     with warnings.catch_warnings():
@@ -176,7 +209,10 @@ def main(argv: list[str] | None = None) -> None:
                                                     precision=precision),
                     }
                     best = {k: max(best[k], runs[k]) for k in best}
+                limits[(name, precision)] = max(limit, matmul_rate(precision, device=device))
                 rows.append((name, precision, best))
+                breakdowns.append((name, precision, step_breakdown(x, y, batch_size=args.batch_size,
+                                                                   device=device, precision=precision)))
                 del x
 
     print(f"{args.images} images of 227x227; PNG decode (once, before training): {decode_ms:.2f} ms/image; "
@@ -189,15 +225,26 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name:<22} {precision:<9} {stage:<22} {pipe:>14.1f} {bare:>11.1f} {pipe / bare:>6.2f}")
 
     print()
-    print("Projected wall time of the default study's 4 trainings (6 epochs, minibatch 10, validation every "
-          "3 iterations; emotions 678 and football 350 blocks, random and clip split), from the pipeline rates:")
-    sizes = [None, 64, 32, 16]
-    print(f"{'device':<22} {'precision':<9} " + " ".join(
-        f"{'val=all' if s is None else f'val={s}':>9}" for s in sizes) + f" {'no val':>9}")
+    flops = training_flops_per_image(2, batch_size=args.batch_size)
+    print(f"AlexNet training costs {flops / 1e9:.2f} GFLOP per 227x227 image (forward and backward, "
+          "torch's FLOP counter). The limit: the sustained rate of a 2048 x 2048 matrix product in the "
+          "same arithmetic, measured just before and after that training.")
+    print(f"{'device':<22} {'precision':<9} {'limit GFLOP/s':>13} {'pipeline GFLOP/s':>16} {'of limit':>8} "
+          f"{'bare GFLOP/s':>12} {'of limit':>8}")
     for name, precision, best in rows:
-        cells = [study_seconds(best["pipe_train"], best["pipe_eval"], s) / 60 for s in sizes]
-        cells.append(study_seconds(best["pipe_train"], best["pipe_eval"], 0) / 60)
-        print(f"{name:<22} {precision:<9} " + " ".join(f"{c:>7.1f} m" for c in cells))
+        limit = limits[(name, precision)]
+        pipe = achieved_fraction(best["pipe_train"], flops, limit)
+        bare = achieved_fraction(best["bare_train"], flops, limit)
+        print(f"{name:<22} {precision:<9} {limit:>13.0f} {pipe['gflops']:>16.0f} {pipe['fraction']:>8.0%} "
+              f"{bare['gflops']:>12.0f} {bare['fraction']:>8.0%}")
+
+    print()
+    kinds = list(breakdowns[0][2]) if breakdowns else []
+    print("Where a bare training step's operator time goes (torch.profiler, self time): the casts and "
+          "the optimizer move parameter-sized data, the rest is arithmetic.")
+    print(f"{'device':<22} {'precision':<9} " + " ".join(f"{k:>15}" for k in kinds))
+    for name, precision, shares in breakdowns:
+        print(f"{name:<22} {precision:<9} " + " ".join(f"{shares[k]:>15.0%}" for k in kinds))
 
 
 if __name__ == "__main__":

@@ -344,6 +344,8 @@ def _cross_validate(experiment: Experiment, blocks: pd.DataFrame, *, image_root,
         "leakage": {"fraction": 0.0, "overlap_s": 0.0, "fraction_sharing_clip": 0.0,
                     "source": "event-disjoint folds"},
         "training": {"time_s": float(sum(m["training"]["time_s"] for m in fold_metrics)),
+                     "train_steps_s": float(sum(m["training"]["train_steps_s"] for m in fold_metrics)),
+                     "validation_s": float(sum(m["training"]["validation_s"] for m in fold_metrics)),
                      "iterations_per_epoch": first.metrics["training"]["iterations_per_epoch"],
                      "train_images_per_s": float(np.mean([m["training"]["train_images_per_s"]
                                                           for m in fold_metrics])),

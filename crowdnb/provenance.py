@@ -8,7 +8,7 @@ import platform
 import sys
 from typing import Any
 
-__all__ = ["library_versions", "environment_info", "source_hash"]
+__all__ = ["library_versions", "environment_info", "torch_backends", "source_hash"]
 
 _LIBRARIES = (
     "crowdnb", "numpy", "scipy", "pandas", "librosa", "pyloudnorm", "soundfile",
@@ -45,7 +45,33 @@ def environment_info() -> dict[str, Any]:
         if info["cuda_available"]:
             info["cuda_device"] = torch.cuda.get_device_name(0)
             info["cuda_version"] = torch.version.cuda
+        info["torch_backends"] = torch_backends()
     return info
+
+
+def torch_backends() -> dict[str, Any]:
+    """The settings of torch's compute backends that can change a result or its speed.
+
+    The CPU's vector extensions torch uses, oneDNN, and on a GPU cuDNN's
+    version and its ``benchmark``/``deterministic`` flags and whether float32
+    products may use TF32 (faster, with a 10-bit mantissa).
+    """
+    import torch
+
+    backends = torch.backends
+    out: dict[str, Any] = {
+        "cpu_capability": backends.cpu.get_cpu_capability(),
+        "mkldnn": bool(backends.mkldnn.is_available()),
+        "deterministic_algorithms": bool(torch.are_deterministic_algorithms_enabled()),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+    }
+    if torch.cuda.is_available():
+        out.update(cudnn_version=backends.cudnn.version(), cudnn_enabled=bool(backends.cudnn.enabled),
+                   cudnn_benchmark=bool(backends.cudnn.benchmark),
+                   cudnn_deterministic=bool(backends.cudnn.deterministic),
+                   cudnn_allow_tf32=bool(backends.cudnn.allow_tf32),
+                   cuda_matmul_allow_tf32=bool(backends.cuda.matmul.allow_tf32))
+    return out
 
 
 def source_hash(*modules: str) -> str:

@@ -217,10 +217,18 @@ def _prepare_data(train_blocks: pd.DataFrame, test_blocks: pd.DataFrame, *, imag
                         f"{tuple(x_test.shape[2:])}")
     # The images live on the device: on a GPU, no copy per minibatch.
     return _Data(
-        train=train, test=test, classes=classes, x_train=x_train.to(device),
+        train=train, test=test, classes=classes, x_train=_on_device(x_train, device),
         y_train=torch.tensor([index[c] for c in train["label"].astype(str)], device=device),
-        x_test=x_test.to(device), y_test=torch.tensor([index[c] for c in test["label"].astype(str)]),
+        x_test=_on_device(x_test, device),
+        y_test=torch.tensor([index[c] for c in test["label"].astype(str)]),
         decode_s=time.perf_counter() - t0)
+
+
+def _on_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``images`` on ``device``; to a GPU from pinned memory, without waiting for the copy."""
+    if device.type != "cuda":
+        return images.to(device)
+    return images.pin_memory().to(device, non_blocking=True)
 
 
 # ---------------------------------------------------------------------------
