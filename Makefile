@@ -1,7 +1,8 @@
 # crowdnb: the two commands of the README, and what they need.
 #
-#   make book   run the whole study (notebooks, by papermill) and build the book
-#   make test   run the test suite, including the smoke study and a book build
+#   make book       run the whole study (notebooks, by papermill) and build the book
+#   make test       run the test suite, including the smoke study and a book build
+#   make audioset   the whole study on AudioSet's crowd segments (needs the internet)
 #
 # Both create .venv when it is missing, and reinstall into it when the pins in
 # pyproject.toml change (the stamp file is older than pyproject.toml).
@@ -13,11 +14,12 @@ STAMP  := $(VENV)/.crowdnb-installed
 PARAMS ?= params/default.yaml
 PYTEST_ARGS ?=
 
-.PHONY: book study html test bench clean-run help
+.PHONY: book study html test bench clean-run help audioset
 
 help:
 	@echo "make book   run the whole study with $(PARAMS) and build the book (_build/html)"
 	@echo "make test   run the tests (unit tests, the smoke study, a book build)"
+	@echo "make audioset  the study on AudioSet's crowd segments (needs the internet), and its book"
 	@echo "make bench  run the benchmark scripts"
 
 $(STAMP): pyproject.toml
@@ -39,6 +41,12 @@ book: $(STAMP)
 	$(RUN_STUDY)
 	$(BUILD_BOOK)
 	@echo "The book is in _build/html/index.html"
+
+# The whole study on real recordings, AudioSet's crowd segments (see the
+# parameter file: what it downloads, the anger proxy, the licences). Other
+# parameter files run the same way: make book PARAMS=params/emotional_crowd_sound.yaml
+audioset: PARAMS = params/audioset.yaml
+audioset: book
 
 # pytest exits 5 when it collects no tests: that is a failure here, not a pass.
 test: $(STAMP)

@@ -14,10 +14,14 @@ import functools
 import hashlib
 import http.server
 import io
+import json
 import logging
 import os
 import re
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,13 +30,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import yaml
 
 from crowdnb import DataError, ParameterError
 from crowdnb.clips import read_clips
 from crowdnb.sources import (
-    REPORT_FILE, Collection, build_audioset_manifest, collect, collect_audioset, collect_folder,
-    collect_manifest, load_mapping, read_class_labels, read_segments, register_cli,
+    AUDIOSET_BASE_URL, AUDIOSET_LISTS, REPORT_FILE, Collection, build_audioset_manifest, collect,
+    collect_audioset, collect_folder, collect_manifest, collect_study, load_mapping,
+    parse_label_map, read_class_labels, read_segments, register_cli,
 )
+from crowdnb.sources.audioset import YOUTUBE_URL
+from crowdnb.workflow.plan import NOTEBOOK_FOLDER
+from crowdnb.workflow.stages import discover_stages, load_param_file, resolve_parameters
 
 # ---------------------------------------------------------------------------
 # Signals and files
@@ -618,3 +627,321 @@ def test_synthetic_source_writes_collections_with_reports(tmp_path):
         assert set(report["status"]) == {"collected"}
     with pytest.raises(ParameterError, match="dry_run"):
         collect("synthetic", tmp_path / "x", dry_run=True)
+
+
+# ---------------------------------------------------------------------------
+# Real recordings for the whole study: label sets, label maps, the parameter files
+
+ROOT = Path(__file__).resolve().parent.parent
+COLLECTION_STAGE = "01_data_collection"
+
+
+def chapter_one_values(param_file: Path, overrides=()) -> dict:
+    """Chapter 1's values under a parameter file, as the workflow resolves them."""
+    stages = discover_stages(ROOT / "notebooks")
+    resolved = resolve_parameters(stages, file_params=load_param_file(param_file),
+                                  overrides=overrides, where=str(param_file))
+    return dict(resolved[COLLECTION_STAGE].values)
+
+
+def collect_chapter_one(values: dict, out: Path, cache: Path):
+    """What chapter 1 runs, with those values (its listening excerpts aside)."""
+    options = {k: v for k, v in values.items()
+               if k not in ("run_dir", "cache_dir", "listen_s", "listen_sr")}
+    return collect_study(out, cache_dir=cache, **options)
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """One cache for the module, as runs/.cache is for runs: the smoke corpus renders once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def write_tone(path: Path, *, step_hz: float, duration_s: float = 2.5, sr: int = 16000) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, stepped_tone(sr, duration_s, step_hz=step_hz), sr)
+    return path
+
+
+# Heavily unbalanced, as the DataPort corpus is; file names start with a class
+# prefix (a public re-implementation ships one clip as appn0011.wav).
+DATAPORT_CLASSES = {"approval": ("app", 6), "disapproval": ("dis", 2), "neutral": ("neu", 3)}
+DATAPORT_FOLDERS = {"approval": "approval", "disapproval": "Disapproval", "neutral": "neutral"}
+DATAPORT_AS_STUDY = {"approval": "joy", "disapproval": "anger", "neutral": "neutral"}
+
+
+def dataport_like(root: Path, *, layout: str) -> dict[str, str]:
+    """A corpus laid out like "Emotional crowd sound": class folders, or one flat folder.
+
+    Returns file stem -> corpus class. Every file holds other audio (no duplicates).
+    """
+    classes, k = {}, 0
+    for cls, (prefix, n) in DATAPORT_CLASSES.items():
+        for i in range(1, n + 1):
+            name = f"{prefix}n{i:04d}.wav"
+            folder = root / DATAPORT_FOLDERS[cls] if layout == "folders" else root
+            write_tone(folder / name, step_hz=150.0 + 20.0 * k)
+            classes[name[:-4]] = cls
+            k += 1
+    (root / "README.txt").write_text("Emotional crowd sound\n")
+    return classes
+
+
+def test_label_maps_name_folders_or_prefixes_and_refuse_bad_entries(tmp_path):
+    m = parse_label_map(["approval=joy", "Disapproval=anger", "app*=joy", "ap*=anger"])
+    assert m.by_name("APPROVAL") == ("joy", "approval=joy")
+    assert m.by_name("disapproval") == ("anger", "Disapproval=anger")
+    assert m.by_name("app") is None  # a prefix entry names files, not folders
+    assert m.by_prefix("appn0011.wav") == ("joy", "app*=joy")  # the longest prefix wins
+    assert m.by_prefix("APX.wav") == ("anger", "ap*=anger")
+    assert m.by_prefix("neun0001.wav") is None
+    # The same map as a dict, or as one comma-separated string.
+    assert parse_label_map({"approval": "joy", "app*": "joy"}).entries == \
+        parse_label_map("approval=joy, app*=joy").entries == ("approval=joy", "app*=joy")
+    assert not parse_label_map([]) and not parse_label_map(None)
+    # In a CSV, the map renames label cells; a prefix labels the rows left without one.
+    data = tmp_path / "data"
+    for k, name in enumerate(("a.wav", "b.wav", "disn0001.wav", "c.wav")):
+        write_tone(data / name, step_hz=200.0 + 25.0 * k)
+    (data / "labels.csv").write_text("path,label\na.wav,Approval\nb.wav,neutral\n"
+                                     "disn0001.wav,\nc.wav,\n")
+    result = collect_folder(data / "labels.csv", tmp_path / "out", progress=False,
+                            label_map=["approval=joy", "dis*=anger"])
+    table = result.clips.set_index("clip_id")
+    assert table["label"].to_dict() == {"a": "joy", "b": "neutral", "disn0001": "anger"}
+    assert [json.loads(p).get("label_map") for p in table["params"]] == \
+        ["approval=joy", None, "dis*=anger"]
+    assert "invalid label ''" in report_of(tmp_path / "out")["row 5: c.wav"][1]
+
+    for bad, message in [
+        (["approval"], "entry 'approval' is not NAME=LABEL"),
+        (["a/b=joy"], "no path separator"),
+        (["*=joy"], "no path separator, no other"),
+        (["a*b=joy"], "no other \\*"),
+        (["approval=Joy"], "invalid label 'Joy'"),
+        (["approval=joy", "APPROVAL=anger"], "'APPROVAL' is mapped to both joy and anger"),
+        ({"approval": 3}, "'approval' must map to a label"),
+        (5, "a mapping of names to labels"),
+    ]:
+        with pytest.raises(ParameterError, match=f"^label_map: .*{message}"):
+            parse_label_map(bad)
+
+
+@pytest.mark.parametrize("layout", ["folders", "flat"])
+def test_the_dataport_parameter_file_collects_a_corpus_laid_out_like_it(layout, tmp_path,
+                                                                         shared_cache):
+    corpus = tmp_path / "Emotional crowd sound"
+    classes = dataport_like(corpus, layout=layout)
+    values = chapter_one_values(ROOT / "params" / "emotional_crowd_sound.yaml",
+                                [f"source_path={corpus}", "synth_preset=smoke"])
+    before = {p: sha(p) for p in corpus.rglob("*") if p.is_file()}
+    data = collect_chapter_one(values, tmp_path / "run", shared_cache)
+
+    emotions = data.clips["emotions"].set_index("event_id")
+    # Each file is its own event, under the study's label for its class.
+    expected = {f"{DATAPORT_AS_STUDY[cls]}_{stem}": DATAPORT_AS_STUDY[cls]
+                for stem, cls in classes.items()}
+    assert emotions["label"].to_dict() == expected
+    assert emotions["label"].value_counts().to_dict() == {"joy": 6, "neutral": 3, "anger": 2}
+    used = {json.loads(p)["label_map"] for p in emotions["params"]}
+    if layout == "folders":  # "Disapproval/": folder names match regardless of case
+        assert used == {"approval=joy", "disapproval=anger", "neutral=neutral"}
+    else:
+        assert used == {"app*=joy", "dis*=anger", "neu*=neutral"}
+    # The card: how many files each entry labelled, and which matched nothing.
+    card = (data.folders["emotions"] / "card.md").read_text()
+    n_files = {DATAPORT_AS_STUDY[cls]: n for cls, (_, n) in DATAPORT_CLASSES.items()}
+    for entry in used:
+        assert f"`{entry}` ({n_files[entry.partition('=')[2]]} file(s))" in card
+    unused = [f"`{entry}`" for entry in values["label_map"] if entry not in used]
+    assert f"Entries that matched nothing: {', '.join(unused)}." in card
+    report = report_of(data.folders["emotions"])
+    assert report["README.txt"][0] == "skipped"
+    # The football study: the synthetic match, goal and no_goal.
+    assert set(data.clips["football"]["label"]) == {"goal", "no_goal"}
+    assert set(data.clips["football"]["source"]) == {"synthetic"}
+    assert data.labels == {"emotions": ("joy", "anger", "neutral"), "football": ("goal", "no_goal")}
+    assert {p: sha(p) for p in corpus.rglob("*") if p.is_file()} == before  # never modified
+
+
+def test_a_class_the_map_does_not_know_or_a_class_without_clips_stops_the_study(tmp_path,
+                                                                                shared_cache):
+    corpus = tmp_path / "corpus"
+    dataport_like(corpus, layout="folders")
+    write_tone(corpus / "laughter" / "lau0001.wav", step_hz=90.0)
+    values = chapter_one_values(ROOT / "params" / "emotional_crowd_sound.yaml",
+                                [f"source_path={corpus}", "synth_preset=smoke"])
+    out = tmp_path / "run"
+    with pytest.raises(DataError, match=r"label\(s\) laughter are not among anger, joy, "
+                                        r"neutral \(found: anger, joy, laughter, neutral\)"):
+        collect_chapter_one(values, out, shared_cache)
+    assert not out.exists()  # refused before anything was written, the synthetic match too
+
+    # A map that misses a class: the collection is written, the study refuses it.
+    shutil.rmtree(corpus / "laughter")
+    values["label_map"] = ["approval=joy", "neutral=neutral"]
+    with pytest.raises(DataError, match=r"emotions/clips.csv: no clip of class\(es\) anger, "
+                                        r"which the study declares \(clips per class: joy 6, "
+                                        r"anger 0, neutral 3\)"):
+        collect_chapter_one(values, tmp_path / "run2", shared_cache)
+    status, reason = report_of(tmp_path / "run2" / "emotions")["Disapproval/"]
+    assert status == "failed" and "invalid label 'Disapproval'" in reason
+
+
+def test_your_own_labels_keep_your_folder_names(tmp_path, shared_cache):
+    recordings = tmp_path / "recordings"
+    for k, (folder, n) in enumerate({"cheering": 2, "booing": 2, "chatter": 1}.items()):
+        for i in range(n):
+            write_tone(recordings / folder / f"take{i}.wav", step_hz=120.0 + 30.0 * k + 7.0 * i)
+    own = dict(source="folder", source_path=str(recordings), synth_preset="smoke",
+               cache_dir=shared_cache)
+    data = collect_study(tmp_path / "a", labels=["cheering", "booing", "chatter"], **own)
+    assert data.clips["emotions"]["label"].value_counts().to_dict() == \
+        {"cheering": 2, "booing": 2, "chatter": 1}
+
+    # A new folder is a typo or a new class: the study says so until it is declared or mapped.
+    write_tone(recordings / "whistles" / "w.wav", step_hz=330.0)
+    with pytest.raises(DataError, match=r"label\(s\) whistles are not among booing, chatter, "
+                                        r"cheering"):
+        collect_study(tmp_path / "b", labels=["cheering", "booing", "chatter"], **own)
+    data = collect_study(tmp_path / "c", labels=["cheering", "booing", "chatter"],
+                         label_map=["whistles=booing"], **own)
+    assert data.clips["emotions"]["label"].value_counts()["booing"] == 3
+    # The paper's labels are the default: these names are not among them.
+    with pytest.raises(DataError, match=r"not among anger, joy, neutral"):
+        collect_study(tmp_path / "d", **own)
+
+    for options, message in [
+        (dict(labels=["Cheering", "booing"]), "^labels: invalid label 'Cheering'"),
+        (dict(labels=["cheering"]), "^labels: a study needs at least two classes"),
+        (dict(labels=["booing", "chatter", "booing"]), "^labels: booing named more than once"),
+        (dict(labels="cheering"), "^labels: a list of labels"),
+        (dict(source="manifest", label_map=["a=joy"]), "^label_map: only the folder source"),
+        (dict(source="synthetic"), "^source_path: only the folder, manifest or audioset"),
+        (dict(source_path=""), "^source_path: the folder source reads a recordings folder"),
+        (dict(football_source="audioset"), "^football_source must be one of synthetic, "
+                                           "folder, manifest .AudioSet has no goal"),
+        (dict(audioset_base_url="http://example.org"), "^audioset_base_url: only the audioset"),
+        (dict(football_label_map=["goals=goal"]), "^football_label_map: only the folder"),
+    ]:
+        with pytest.raises(ParameterError, match=message):
+            collect_study(tmp_path / "e", **{**own, **options})
+    assert not (tmp_path / "e").exists()
+
+
+def test_an_audioset_mapping_outside_the_study_labels_stops_before_any_download(closed_port,
+                                                                                tmp_path):
+    # The lists' host is closed: the label check must come first, or this would be a
+    # network error.
+    with pytest.raises(DataError, match=r"the AudioSet mapping crowdnb/sources/"
+                                        r"audioset_mapping.yaml: label\(s\) anger, joy are not "
+                                        r"among approval, disapproval, neutral"):
+        collect_audioset(tmp_path / "as", labels=["approval", "disapproval", "neutral"],
+                         base_url=f"http://127.0.0.1:{closed_port}/csv", progress=False)
+    assert not (tmp_path / "as").exists()
+
+
+def test_the_audioset_parameter_file_says_what_it_uses_and_make_runs_it():
+    params = load_param_file(ROOT / "params" / "audioset.yaml")
+    section = params[COLLECTION_STAGE]
+    assert section["source"] == "audioset" and params["run"] == "audioset"
+    # The published locations, as the source knows them (a move is fixed in one place).
+    assert section["audioset_base_url"] == AUDIOSET_BASE_URL
+    assert section["audioset_url_template"] == YOUTUBE_URL
+    assert set(section["audioset_lists"]) <= set(AUDIOSET_LISTS)
+    assert section["audioset_per_class"] >= 1 and isinstance(params["common"]["seed"], int)
+    # The study's labels are the mapping's, anger among them as a proxy.
+    mapping = load_mapping()["emotions"]
+    assert set(section["labels"]) == set(mapping) and mapping["anger"]["proxy"]
+    # No AudioSet football: the file names the football data it uses.
+    assert section["football_source"] == "synthetic" and section["synth_preset"] == "paper"
+    # Chapters 2-10 (both protocols, the baselines) run as in the default study.
+    own = yaml.safe_load((ROOT / "params" / "audioset.yaml").read_text())
+    assert own["extends"] == "default.yaml" and set(own) == {"extends", "run", "common",
+                                                             COLLECTION_STAGE}
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    plan = subprocess.run(["make", "-n", "audioset"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert plan.returncode == 0, plan.stderr
+    assert "crowdnb run --params params/audioset.yaml" in plan.stdout
+    assert "jupyter-book build --warningiserror" in plan.stdout
+
+
+def test_the_audioset_parameter_file_runs_chapter_one_against_a_local_server(web, tmp_path):
+    """``crowdnb run --params params/audioset.yaml --only 01_data_collection``, for real.
+
+    Only the file's two URLs point at the local server (lists and media), and
+    the synthetic match is the smoke preset's (the paper's renders far more audio).
+    """
+    section = load_param_file(ROOT / "params" / "audioset.yaml")[COLLECTION_STAGE]
+    (web.root / "csv").mkdir()
+    (web.root / "csv" / "class_labels_indices.csv").write_text(CLASS_LABELS)
+    lists = {"balanced_train": SEGMENTS[:10], "eval": SEGMENTS[10:],
+             "unbalanced_train": [("unb00000001", "/m/053hz1")]}  # a joy segment not drawn from
+    for name, segments in lists.items():
+        write_segment_list(web.root / "csv" / AUDIOSET_LISTS[name], segments, start=1.0, end=11.0)
+    gone = "neu00000002"  # a video removed since the lists were published
+    for k, (ytid, _) in enumerate(SEGMENTS + lists["unbalanced_train"]):
+        if ytid != gone:
+            write_tone(web.root / "media" / f"{ytid}.wav", step_hz=100.0 + 10.0 * k,
+                       duration_s=12.0)
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("_config.yml", "Snakefile"):
+        shutil.copyfile(ROOT / name, project / name)
+    for name in ("notebooks", "params"):
+        shutil.copytree(ROOT / name, project / name,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    run_dir = tmp_path / "runs" / "audioset"
+    command = [sys.executable, "-m", "crowdnb.cli", "run",
+               "--params", str(project / "params" / "audioset.yaml"), "--project", str(project),
+               "--run-dir", str(run_dir), "--only", COLLECTION_STAGE, "--quiet",
+               "-p", f"audioset_base_url={web.url}/csv",
+               "-p", f"audioset_url_template={web.url}/media/{{ytid}}.wav",
+               "-p", "synth_preset=smoke"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    stage = run_dir / COLLECTION_STAGE
+    emotions = read_clips(stage / "emotions")
+    # The file's lists only; every matching segment (the cap is above them); one video gone.
+    assert emotions["label"].value_counts().to_dict() == {"joy": 5, "neutral": 2, "anger": 2}
+    assert not emotions["clip_id"].str.contains(f"unb|{gone}").any()
+    assert {p for p in web.hits if p.startswith("/csv/")} == \
+        {"/csv/class_labels_indices.csv", *(f"/csv/{AUDIOSET_LISTS[n]}"
+                                            for n in section["audioset_lists"])}
+    assert set(emotions["source"]) == {"audioset"}
+    assert np.allclose(emotions["duration_s"], 10.0, atol=0.1)
+    assert set(emotions.loc[emotions["label"] == "anger", "proxy"]) == {True}
+    assert set(emotions.loc[emotions["label"] != "anger", "proxy"]) == {False}
+    football = read_clips(stage / "synthetic" / "football")
+    assert set(football["label"]) == {"goal", "no_goal"}
+    assert set(football["source"]) == {"synthetic"}
+
+    # The card: the proxy, the segment that could not be downloaded, the licences.
+    card = (stage / "emotions" / "card.md").read_text()
+    assert f"per-class cap {section['audioset_per_class']}, seed 0" in card
+    assert "**Proxy classes: anger.**" in card
+    failed = card.split("## What could not be collected")[1].split("\n## ")[0]
+    assert gone in failed and failed.count("| row ") == 1
+    assert "CC BY 4.0" in card and "YouTube's Terms of Service" in card
+    assert "never commit or redistribute it" in card
+    summary = json.loads((stage / "summary.json").read_text())
+    assert summary["source"] == "audioset" and summary["labels"]["emotions"] == section["labels"]
+    # The chapter shows the card.
+    executed = (run_dir / NOTEBOOK_FOLDER / f"{COLLECTION_STAGE}.ipynb").read_text()
+    assert "Proxy classes: anger" in executed and gone in executed
+
+    # The downloads live in the runs' shared cache: the chapter, executed again from an
+    # empty folder (another parameter), fetches nothing again, and gets the same audio.
+    assert len(list((tmp_path / "runs" / ".cache" / "downloads").glob("*/audio.wav"))) == 9
+    before = collections.Counter(web.hits)
+    again = subprocess.run([*command, "-p", "listen_s=2.0"], capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert "1 stage job(s) executed" in again.stderr
+    # Only the video that is gone is tried again.
+    assert {path for path in web.hits if web.hits[path] != before[path]} == {f"/media/{gone}.wav"}
+    rerun = read_clips(stage / "emotions")
+    assert list(rerun["sha256"]) == list(emotions["sha256"])

@@ -10,8 +10,11 @@ item), so nothing downstream knows where the clips came from:
 ``audioset``   AudioSet segments mapped to crowd emotions (then as manifest)
 
 Use :func:`collect` (or the ``crowdnb collect`` command) or the per-source
-functions. The chapter "Using your own data" of the book describes the
-formats, the AudioSet mapping and the licences.
+functions; :func:`collect_study` collects both studies' data from the
+data-collection chapter's parameters, and checks each collection's classes
+against its study's (:mod:`crowdnb.sources.labels`: the label sets, and the
+label maps that let a corpus keep its own names). The chapter "Using your own
+data" of the book describes the formats, the mappings and the licences.
 """
 
 from __future__ import annotations
@@ -33,7 +36,11 @@ from .audioset import (
     read_class_labels, read_segments,
 )
 from .folder import FOLDER_CSV_COLUMNS, collect_folder
+from .labels import (
+    EMOTION_LABELS, FOOTBALL_LABELS, STUDY_LABELS, LabelMap, check_label_set, parse_label_map,
+)
 from .manifest import MANIFEST_COLUMNS, collect_manifest, read_manifest
+from .study import StudyData, collect_study
 from .synthetic import collect_synthetic
 
 __all__ = [
@@ -45,6 +52,14 @@ __all__ = [
     "collect_manifest",
     "collect_audioset",
     "collect_synthetic",
+    "collect_study",
+    "StudyData",
+    "EMOTION_LABELS",
+    "FOOTBALL_LABELS",
+    "STUDY_LABELS",
+    "LabelMap",
+    "parse_label_map",
+    "check_label_set",
     "build_audioset_manifest",
     "load_mapping",
     "read_manifest",
@@ -149,6 +164,8 @@ examples:
   crowdnb collect --source synthetic --out data/synthetic --set preset=smoke
   crowdnb collect --source folder --input ~/recordings --out data/mine
   crowdnb collect --source folder --input labels.csv --out data/mine --set copy=false
+  crowdnb collect --source folder --input ~/EmotionalCrowdSound --out data/ecs \\
+      --set 'label_map=[approval=joy, disapproval=anger, app*=joy, dis*=anger, neu*=neutral]'
   crowdnb collect --source manifest --input clips.csv --out data/web --dry-run
   crowdnb collect --source audioset --out data/audioset --set per_class=40 --set seed=1
   crowdnb collect --source audioset --out data/audioset --set lists=balanced_train,eval \\
@@ -160,7 +177,9 @@ writes clips.csv, card.md and collection_report.csv into --out. A folder that
 already holds a collection is left alone unless --update (add the new clips,
 reusing what is already downloaded) or --replace (start afresh) says otherwise.
 Labels other than the study's (joy, anger, neutral, goal, no_goal) are refused
-unless named: --set labels=[joy,anger,sadness].
+unless named: --set labels=[joy,anger,sadness]. A folder source keeps a corpus's
+own names with a label map: NAME=LABEL renames a label folder, PREFIX*=LABEL
+labels the files whose name starts with PREFIX.
 """
 
 

@@ -23,6 +23,7 @@ from ..clips import (CARD_FILE, CLIP_COLUMNS, CLIPS_FILE, ID_PATTERN, read_clips
                      write_clips)
 from ..errors import AudioError, DataError, ParameterError
 from ..files import atomic_path, write_table
+from .labels import STUDY_LABELS, check_labels
 
 logger = logging.getLogger("crowdnb.sources")
 
@@ -37,8 +38,6 @@ _URL_SCHEMES = ("http", "https")
 #: What to do with a collection already in the output folder: stop and say so
 #: (the default), add the new clips to it, or delete it and collect afresh.
 EXISTING = ("refuse", "update", "replace")
-#: The labels of the study's two tasks; a source takes others only when told them.
-STUDY_LABELS = ("joy", "anger", "neutral", "goal", "no_goal")
 
 
 def safe_id(text: str, *, max_len: int = 96) -> str:
@@ -286,24 +285,6 @@ def open_folder(out_dir: str | os.PathLike, existing: str = "refuse", *,
         (out_dir / name).unlink(missing_ok=True)
     shutil.rmtree(out_dir / AUDIO_DIR, ignore_errors=True)
     return None
-
-
-def check_labels(found: list[str] | set[str], labels: list[str] | tuple[str, ...] | None, *,
-                 where: str) -> None:
-    """Stop when an input holds labels outside the set the user collects.
-
-    Without ``labels``, the study's (:data:`STUDY_LABELS`): a folder named
-    ``sadness`` or ``joyy`` is a typo or a new class, and only the user can say
-    which.
-    """
-    allowed = set(STUDY_LABELS if labels is None else labels)
-    unknown = sorted(set(found) - allowed)
-    if unknown:
-        hint = (f"pass --set labels=[{', '.join(sorted(set(found)))}] to collect them as classes"
-                if labels is None else "add them to labels, or fix the input")
-        raise DataError(f"{where}: label(s) {', '.join(unknown)} are not among "
-                        f"{', '.join(sorted(allowed))} (found: {', '.join(sorted(set(found)))}); "
-                        f"{hint}")
 
 
 def report_frame(rows: list[dict]) -> pd.DataFrame:

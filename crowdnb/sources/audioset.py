@@ -37,12 +37,14 @@ from ..clips import markdown_table, validate_label
 from ..errors import DataError, ParameterError
 from ..files import atomic_path, atomic_write, read_json, sha256_file, stable_hash, write_table
 from ._common import BLOCK_S, Collection, check_url
+from .labels import check_labels
 from .manifest import DEFAULT_CACHE_DIR, collect_rows, default_clip_id
 
 __all__ = [
     "AUDIOSET_BASE_URL",
     "AUDIOSET_LISTS",
     "CLASS_LABELS_FILE",
+    "DEFAULT_PER_CLASS",
     "YOUTUBE_URL",
     "load_mapping",
     "read_segments",
@@ -60,6 +62,8 @@ AUDIOSET_LISTS = {
     "unbalanced_train": "unbalanced_train_segments.csv",
 }
 CLASS_LABELS_FILE = "class_labels_indices.csv"
+#: The default cap of segments per emotion.
+DEFAULT_PER_CLASS = 50
 _MANIFEST_FILE = "manifest.csv"  # the selected segments, beside the collection
 #: The page of a segment's video; ``{ytid}`` is replaced by the YouTube id.
 YOUTUBE_URL = "https://www.youtube.com/watch?v={ytid}"
@@ -252,8 +256,8 @@ def _fetch_list(filename: str, base_url: str, cache_dir: Path, *, timeout_s: flo
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DataError(f"cannot download the AudioSet list {url} ({reason}). Check the "
-                        "network connection, or download the lists yourself and pass "
-                        "base_url=<that folder>") from None
+                        "network connection, or download the lists yourself and give their "
+                        "folder (base_url; in the study, source_path)") from None
     with atomic_write(meta_path, encoding="utf-8") as fh:
         json.dump({"url": url, "sha256": sha256_file(target)}, fh, indent=2)
     return target
@@ -279,7 +283,7 @@ def build_audioset_manifest(
     class_labels: pd.DataFrame,
     *,
     mapping: str | os.PathLike | dict | None = None,
-    per_class: int | None = 50,
+    per_class: int | None = DEFAULT_PER_CLASS,
     seed: int = 0,
     multi_label: str | None = None,
     url_template: str = YOUTUBE_URL,
@@ -397,7 +401,7 @@ def collect_audioset(
     out_dir: str | os.PathLike,
     *,
     lists: str | Iterable[str] = ("balanced_train",),
-    per_class: int | None = 50,
+    per_class: int | None = DEFAULT_PER_CLASS,
     seed: int = 0,
     mapping: str | os.PathLike | dict | None = None,
     multi_label: str | None = None,
@@ -408,6 +412,7 @@ def collect_audioset(
     duration_tolerance_s: float = 0.5,
     socket_timeout_s: float = 30.0,
     retries: int = 3,
+    labels: list[str] | None = None,
     existing: str = "refuse",
     dry_run: bool = False,
     progress: bool = True,
@@ -442,6 +447,9 @@ def collect_audioset(
         The video URL of a segment, with ``{ytid}`` (default: YouTube).
     cache_dir : path-like or None
         Cache of the lists and the downloads (default ``out_dir/downloads``).
+    labels : list of str or None
+        The classes to collect (default: the study's); a mapping with another
+        emotion stops the collection before anything is downloaded.
     min_duration_s, duration_tolerance_s, socket_timeout_s, retries, existing, dry_run, progress
         As in :func:`crowdnb.sources.collect_manifest`.
 
@@ -455,6 +463,7 @@ def collect_audioset(
     names = _check_lists(lists)
     cache = Path(cache_dir) if cache_dir is not None else out_dir / DEFAULT_CACHE_DIR
     spec = load_mapping(mapping)
+    check_labels(spec["emotions"], labels, where=f"the AudioSet mapping {spec['source']}")
     class_labels = read_class_labels(
         _fetch_list(CLASS_LABELS_FILE, base_url, cache, timeout_s=socket_timeout_s))
     segments = pd.concat(
@@ -486,15 +495,22 @@ def collect_audioset(
         f"{', '.join(names)} ({len(segments)} segments) through the mapping "
         f"`{spec['source']}`: per-class cap {per_class}, seed {seed}, multi-label rule "
         f"`{rule}` ({_RULE_TEXT[rule]})."
-        f"{proxy_text}\n\n{markdown_table(summary)}\n\n{_CITATION}. The audio belongs to the "
-        "YouTube uploaders; the selected segments are in `manifest.csv`."
+        f"{proxy_text}\n\n{markdown_table(summary)}\n\n"
+        "A selected segment whose video cannot be downloaded (removed, private, blocked in "
+        "the region) is not replaced by another: it counts towards the cap, and it is listed "
+        "with the reason under *What could not be collected* below.\n\n"
+        f"**Licences.** {_CITATION}. The audio is not covered by that licence: it belongs to "
+        "the YouTube uploaders and stays under YouTube's Terms of Service. Keep it in the "
+        "collection folder; never commit or redistribute it. Share `manifest.csv` (the "
+        "selected segments) and this card instead: anyone can rebuild the collection from "
+        "them, and the checksums below show whether they got the same audio."
     )
     table = collect_rows(
         manifest, out_dir, source="audioset",
         title=f"Collection: {out_dir.name} (AudioSet source)", intro=intro,
         own_files=(_MANIFEST_FILE,), cache_dir=cache, min_duration_s=min_duration_s,
         duration_tolerance_s=duration_tolerance_s, socket_timeout_s=socket_timeout_s,
-        retries=retries, existing=existing, dry_run=dry_run, progress=progress)
+        retries=retries, labels=labels, existing=existing, dry_run=dry_run, progress=progress)
     if isinstance(table, Collection):
         write_table(out_dir / _MANIFEST_FILE, manifest)
         table.selection = summary

@@ -9,6 +9,11 @@ Two ways to say which file has which label:
   ``clip_id``, ``event_id``, ``licence`` and ``attribution``; paths are
   relative to the CSV's folder (the data directory) and may not leave it.
 
+A label map (``label_map``, see :mod:`crowdnb.sources.labels`) lets a corpus
+keep its own names: ``approval=joy`` renames a label folder (or a CSV label),
+``app*=joy`` labels the files whose name starts with ``app``, wherever they
+are (a flat folder of ``appn0011.wav``, ``disn0003.wav``, ...).
+
 Any format :func:`crowdnb.audio.load_clip` reads is accepted, at any sample
 rate and channel count. The files are copied into the collection
 (``audio/<label>/<clip_id><ext>``, unchanged bytes) unless ``copy=False``, in
@@ -33,6 +38,7 @@ from ._common import (
     check_labels, check_min_duration, clipping_note, finish_collection, logger, open_folder,
     place_file, probe_audio, safe_id, strip_path, too_short,
 )
+from .labels import LabelMap, parse_label_map
 
 __all__ = ["collect_folder", "FOLDER_CSV_COLUMNS"]
 
@@ -44,13 +50,14 @@ class _Candidate:
     """One file to look at, with the identifiers the table will give it."""
 
     __slots__ = ("item", "path", "rel", "label", "clip_id", "event_id", "licence",
-                 "attribution", "id_given")
+                 "attribution", "id_given", "mapped_by")
 
     def __init__(self, item, path, rel, label, clip_id, event_id, licence, attribution,
-                 id_given):
+                 id_given, mapped_by=""):
         self.item, self.path, self.rel, self.label = item, path, rel, label
         self.clip_id, self.event_id = clip_id, event_id
         self.licence, self.attribution, self.id_given = licence, attribution, id_given
+        self.mapped_by = mapped_by  # the label_map entry that gave the label, if any
 
 
 def _hidden(rel: Path) -> bool:
@@ -63,7 +70,22 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def _scan_directory(root: Path, report: list[dict], *, exclude: Path) -> list[_Candidate]:
+def _by_prefix(root: Path, path: Path, label: str, entry: str) -> _Candidate:
+    """A file labelled by the start of its name: it is its own event, wherever it lies."""
+    rel = path.relative_to(root)
+    return _Candidate(item=rel.as_posix(), path=path, rel=rel, label=label,
+                      clip_id=safe_id("_".join(rel.with_suffix("").parts)),
+                      event_id=safe_id(f"{label}_{path.stem}"), licence="", attribution="",
+                      id_given=False, mapped_by=entry)
+
+
+def _scan_directory(root: Path, report: list[dict], *, exclude: Path,
+                    label_map: LabelMap) -> list[_Candidate]:
+    """The files of a folder tree and their labels.
+
+    A file's label: its label folder's entry in ``label_map``, else the entry
+    of a prefix its name starts with, else the label folder's own name.
+    """
     candidates = []
     for child in sorted(root.iterdir()):
         if child.name.startswith("."):
@@ -71,17 +93,39 @@ def _scan_directory(root: Path, report: list[dict], *, exclude: Path) -> list[_C
         if _inside(child, exclude):
             continue
         if child.is_file():
-            report.append({"item": child.name, "status": SKIPPED,
-                           "reason": "not inside a label sub-folder"})
+            hit = label_map.by_prefix(child.name)
+            if hit is not None:
+                candidates.append(_by_prefix(root, child, *hit))
+                continue
+            reason = "not inside a label sub-folder"
+            if label_map.prefixes:
+                reason += (f", and its name starts with no prefix of label_map "
+                           f"({label_map.prefix_text()})")
+            report.append({"item": child.name, "status": SKIPPED, "reason": reason})
             continue
         files = [p for p in sorted(child.rglob("*")) if p.is_file()
                  and not _hidden(p.relative_to(root)) and not _inside(p, exclude)]
-        try:
-            label = validate_label(child.name, where=f"sub-folder {child.name!r}")
-        except DataError as exc:
-            report.append({"item": f"{child.name}/", "status": FAILED,
-                           "reason": f"{exc}; its {len(files)} file(s) were not collected"})
-            continue
+        mapped = label_map.by_name(child.name)
+        if mapped is None:
+            named = []
+            for path in files:
+                hit = label_map.by_prefix(path.name)
+                if hit is None:
+                    named.append(path)
+                else:
+                    candidates.append(_by_prefix(root, path, *hit))
+            files = named
+            if not files:
+                continue
+            try:
+                label = validate_label(child.name, where=f"sub-folder {child.name!r}")
+            except DataError as exc:
+                report.append({"item": f"{child.name}/", "status": FAILED,
+                               "reason": f"{exc}; its {len(files)} file(s) were not collected"})
+                continue
+            entry = ""
+        else:
+            label, entry = mapped
         for path in files:
             rel = path.relative_to(root)
             inner = rel.parts[1:]
@@ -90,7 +134,7 @@ def _scan_directory(root: Path, report: list[dict], *, exclude: Path) -> list[_C
             candidates.append(_Candidate(
                 item=rel.as_posix(), path=path, rel=rel, label=label,
                 clip_id=safe_id("_".join(rel.with_suffix("").parts)), event_id=event,
-                licence="", attribution="", id_given=False))
+                licence="", attribution="", id_given=False, mapped_by=entry))
     return candidates
 
 
@@ -103,7 +147,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return table
 
 
-def _scan_csv(csv_path: Path, data_dir: Path, report: list[dict]) -> list[_Candidate]:
+def _scan_csv(csv_path: Path, data_dir: Path, report: list[dict], *,
+              label_map: LabelMap) -> list[_Candidate]:
     table = _read_csv(csv_path)
     missing = [c for c in ("path", "label") if c not in table.columns]
     if missing:
@@ -121,8 +166,11 @@ def _scan_csv(csv_path: Path, data_dir: Path, report: list[dict]) -> list[_Candi
         if not text:
             fail("empty path")
             continue
+        # The label cell, renamed by the map; a prefix entry labels the rows without one.
+        cell = row["label"].strip()
+        mapped = label_map.by_name(cell) if cell else label_map.by_prefix(Path(text).name)
         try:
-            label = validate_label(row["label"].strip(), where="label")
+            label = validate_label(mapped[0] if mapped else cell, where="label")
         except DataError as exc:
             fail(str(exc))
             continue
@@ -146,21 +194,25 @@ def _scan_csv(csv_path: Path, data_dir: Path, report: list[dict]) -> list[_Candi
         candidates.append(_Candidate(
             item=item, path=target, rel=rel, label=label, clip_id=clip_id, event_id=event_id,
             licence=row.get("licence", "").strip(), attribution=row.get("attribution", "").strip(),
-            id_given=bool(given_clip)))
+            id_given=bool(given_clip), mapped_by=mapped[1] if mapped else ""))
     return candidates
 
 
-def _candidates(input_path: Path, data_dir, out_dir: Path, report: list[dict]) -> tuple[list, str]:
+def _candidates(input_path: Path, data_dir, out_dir: Path, report: list[dict], *,
+                label_map: LabelMap) -> tuple[list, str]:
     """The files a folder tree or a CSV list names, and how the card describes the input."""
     if input_path.is_dir():
         if data_dir is not None:
             raise ParameterError("data_dir: only used with a CSV input (a directory input "
                                  "is its own data directory)")
-        candidates = _scan_directory(input_path, report, exclude=out_dir.resolve())
-        return candidates, f"the folder tree `{input_path.resolve()}` (one sub-folder per label)"
+        candidates = _scan_directory(input_path, report, exclude=out_dir.resolve(),
+                                     label_map=label_map)
+        how = "its folder and file names, through the label map" if label_map \
+            else "one sub-folder per label"
+        return candidates, f"the folder tree `{input_path.resolve()}` ({how})"
     if input_path.is_file():
         root = Path(data_dir) if data_dir is not None else input_path.parent
-        candidates = _scan_csv(input_path, root, report)
+        candidates = _scan_csv(input_path, root, report, label_map=label_map)
         return candidates, (f"the CSV list `{input_path.resolve()}` "
                             f"(files under `{root.resolve()}`)")
     raise DataError(f"{input_path}: folder source input not found (a directory with one "
@@ -182,7 +234,9 @@ def _clip_row(cand, meta: dict, sha: str, out_dir: Path, *, copy: bool, licence,
         "sample_rate": meta["sample_rate"], "channels": meta["channels"],
         "source": "folder", "seed": "",
         "params": json.dumps({"original": str(cand.path.resolve()),
-                              "format": meta["format"], "copied": bool(copy)}, sort_keys=True),
+                              "format": meta["format"], "copied": bool(copy),
+                              **({"label_map": cand.mapped_by} if cand.mapped_by else {})},
+                             sort_keys=True),
         "licence": cand.licence or licence or "unspecified",
         "attribution": cand.attribution or attribution or cand.rel.as_posix(),
         "sha256": sha,
@@ -199,6 +253,7 @@ def collect_folder(
     licence: str = "",
     attribution: str = "",
     labels: list[str] | None = None,
+    label_map: dict[str, str] | list[str] | str | None = None,
     existing: str = "refuse",
     dry_run: bool = False,
     progress: bool = True,
@@ -232,7 +287,19 @@ def collect_folder(
     labels : list of str or None
         The classes to collect; a label outside them stops the collection
         before anything is written, and the message lists what was found.
-        Default: the study's (joy, anger, neutral, goal, no_goal).
+        Default: the study's (joy, anger, neutral, goal, no_goal). Checked
+        after ``label_map``.
+    label_map : dict, list of str, str or None
+        The corpus's own names -> labels (see :func:`~crowdnb.sources.labels.parse_label_map`):
+        ``{"approval": "joy"}`` (or ``["approval=joy"]``) renames a label
+        folder, or a CSV's label; ``{"app*": "joy"}`` labels every file whose
+        name starts with ``app`` (regardless of case), wherever it lies, as its
+        own event. A label folder the map names takes its label from the map;
+        other files take the label of the longest prefix their name starts
+        with, else the name of their label folder. In a CSV, prefixes label
+        the rows whose ``label`` cell is empty. The label each clip got from
+        the map is in its ``params``; the card lists the map and the entries
+        that matched nothing.
     existing : {"refuse", "update", "replace"}
         When ``out_dir`` already holds a collection: stop (default), add the
         new clips to it, or collect afresh (see :func:`open_folder`).
@@ -258,8 +325,9 @@ def collect_folder(
     out_dir = Path(out_dir)
     min_duration_s = check_min_duration(min_duration_s)
     previous = open_folder(out_dir, "update" if dry_run else existing)
+    mapping = parse_label_map(label_map)
     report: list[dict] = []
-    candidates, described = _candidates(input_path, data_dir, out_dir, report)
+    candidates, described = _candidates(input_path, data_dir, out_dir, report, label_map=mapping)
     check_labels({c.label for c in candidates}, labels, where=str(input_path))
 
     # Default ids are unique per path, but joy/a.wav and joy/a.flac would share one.
@@ -317,6 +385,7 @@ def collect_folder(
         + ("The files were copied unchanged into `audio/<label>/`. " if copy else
            "The clips table references the original files by absolute path (`copy=False`); "
            "moving or editing them invalidates the checksums below. ")
+        + _map_text(mapping, candidates)
         + f"Clips shorter than {min_duration_s:g} s were not collected. "
         + f"{n_failed} file(s) could not be used; `collection_report.csv` lists every file "
           "and what happened to it."
@@ -325,3 +394,16 @@ def collect_folder(
                              out_dir, previous=previous,
                              title=f"Collection: {out_dir.name} (folder source)",
                              description=description)
+
+
+def _map_text(mapping: LabelMap, candidates: list[_Candidate]) -> str:
+    """The card's account of the label map: each entry, and those that matched nothing."""
+    if not mapping:
+        return ""
+    used = {c.mapped_by for c in candidates}
+    counts = [f"`{entry}` ({sum(c.mapped_by == entry for c in candidates)} file(s))"
+              for entry in mapping.entries]
+    unused = [f"`{entry}`" for entry in mapping.entries if entry not in used]
+    return (f"Labels were given by the label map {', '.join(counts)}; the other files kept "
+            "the name of their label folder (or their CSV label). "
+            + (f"Entries that matched nothing: {', '.join(unused)}. " if unused else ""))
