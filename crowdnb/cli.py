@@ -21,6 +21,7 @@ _SUBCOMMANDS = {
     "collect": ("crowdnb.sources", "collect labelled clips from a source into a collection"),
     "preprocess": ("crowdnb.dataset", "cut clips into blocks and render spectrogram images"),
     "predict": ("crowdnb.predict", "label the 2 s blocks of audio files with a trained model"),
+    "listen": ("crowdnb.listen", "label a stream (file, standard input, microphone) as it arrives"),
     "run": ("crowdnb.workflow.run", "run the study's stale stages (Snakemake) into a run directory"),
 }
 

@@ -8,9 +8,17 @@ gets class probabilities; the clip gets one label, by default the class with
 the highest probability averaged over its blocks (``aggregate="mean"``), or
 the majority vote of its blocks (``aggregate="vote"``).
 
+Training band-limits each clip as a whole before cutting it into blocks, and
+so does the predictor by default (``band_limit_per="clip"``). A stream cannot:
+``crowdnb listen`` band-limits each window on its own
+(:func:`crowdnb.listen.normalised_block`). ``band_limit_per="block"`` prepares
+a file's blocks that way, so that ``crowdnb predict`` and ``crowdnb listen``
+agree window for window (see :data:`BAND_LIMITS`).
+
 Command line::
 
     crowdnb predict --model runs/random_split/model.pt crowd.wav [more.wav ...] [--json]
+    crowdnb predict --model model.pt crowd.wav --band-limit-per block   # as crowdnb listen does
 """
 
 from __future__ import annotations
@@ -33,12 +41,20 @@ from .errors import AudioError, CrowdnbError, DataError, ParameterError
 from .evaluation import clip_vote
 from .model import load_checkpoint, predict_proba, resolve_device
 
-__all__ = ["predict_file", "checkpoint_preprocessing", "register_cli", "AGGREGATES", "InputWarning"]
+__all__ = ["predict_file", "checkpoint_preprocessing", "register_cli", "AGGREGATES", "BAND_LIMITS",
+           "InputWarning"]
 
 #: Ways to turn block probabilities into one clip label.
 AGGREGATES = {
     "mean": "class with the highest mean probability over the clip's kept blocks",
     "vote": "majority vote of the kept blocks' labels (a tie goes to the higher mean probability)",
+}
+
+#: Where the band limit runs before the blocks are cut.
+BAND_LIMITS = {
+    "clip": "over the whole clip, then cut into blocks (the training pipeline)",
+    "block": "over each block on its own, nothing before or after it (what crowdnb listen does "
+             "with a stream)",
 }
 
 def checkpoint_preprocessing(meta: Mapping[str, Any], *, where: str = "checkpoint") -> PreprocessConfig:
@@ -67,8 +83,8 @@ class InputWarning(UserWarning):
     """An audio file was classified, but something about it deserves a look."""
 
 
-def _block_images(path: str | os.PathLike, config: PreprocessConfig):
-    """(blocks, images of the kept ones) of an audio file, the way training made them."""
+def _block_images(path: str | os.PathLike, config: PreprocessConfig, band_limit_per: str = "clip"):
+    """(blocks, images of the kept ones) of an audio file, the way training (or a stream) made them."""
     from .audio import (CLIPPING_FRACTION, full_scale_fraction, load_clip, normalised_blocks,
                         truncation)
     from .spectrogram import spectrogram_image
@@ -83,7 +99,12 @@ def _block_images(path: str | os.PathLike, config: PreprocessConfig):
         warnings.warn(f"{path}: clipped recording: {share:.2%} of the samples at full scale; "
                       "its spectrograms hold distortion the training images may not have",
                       InputWarning, stacklevel=3)
-    blocks = list(normalised_blocks(y, sr, config=config.audio))
+    if band_limit_per == "block":
+        from .listen import independent_blocks
+
+        blocks = list(independent_blocks(y, sr, config=config.audio))
+    else:
+        blocks = list(normalised_blocks(y, sr, config=config.audio))
     images = [spectrogram_image(b.samples, sr, config=config) for b in blocks if b.kept]
     return blocks, images
 
@@ -105,6 +126,7 @@ def predict_file(
     aggregate: str = "mean",
     device: str = "auto",
     batch_size: int = 64,
+    band_limit_per: str = "clip",
 ) -> tuple[pd.DataFrame, str | None]:
     """Class probabilities of every 2 s block of an audio file, and a clip label.
 
@@ -122,6 +144,9 @@ def predict_file(
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
     batch_size : int > 0
         Images per forward pass.
+    band_limit_per : {"clip", "block"}
+        Band-limit the whole file, then cut it (as training did), or each
+        block on its own (as ``crowdnb listen`` does; see :data:`BAND_LIMITS`).
 
     Returns
     -------
@@ -141,10 +166,13 @@ def predict_file(
     DataError
         If the checkpoint is missing or malformed.
     ParameterError
-        For an unknown ``aggregate`` or ``device``.
+        For an unknown ``aggregate``, ``device`` or ``band_limit_per``.
     """
     if aggregate not in AGGREGATES:
         raise ParameterError(f"aggregate must be one of {', '.join(AGGREGATES)}, not {aggregate!r}")
+    if band_limit_per not in BAND_LIMITS:
+        raise ParameterError(f"band_limit_per must be one of {', '.join(BAND_LIMITS)}, "
+                             f"not {band_limit_per!r}")
     dev = resolve_device(device)
     if isinstance(checkpoint, tuple):
         model, meta = checkpoint
@@ -154,7 +182,7 @@ def predict_file(
     config = checkpoint_preprocessing(meta, where=str(checkpoint if not isinstance(checkpoint, tuple)
                                                       else "checkpoint"))
     classes = list(meta["classes"])
-    blocks, images = _block_images(path, config)
+    blocks, images = _block_images(path, config, band_limit_per)
     if not blocks:
         raise AudioError(f"{path}: no block to classify (it is shorter than one "
                          f"{config.audio.block_s:g} s block)")
@@ -222,7 +250,8 @@ def _cli(args: argparse.Namespace) -> int:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("ignore", UserWarning)  # the checkpoint's note: once, below
                 warnings.simplefilter("always", InputWarning)  # (checked first: added last)
-                table, label = predict_file(path, (model, meta), aggregate=args.aggregate, device=str(dev))
+                table, label = predict_file(path, (model, meta), aggregate=args.aggregate, device=str(dev),
+                                            band_limit_per=args.band_limit_per)
             notes = [str(w.message) for w in caught if issubclass(w.category, InputWarning)]
             for note in notes:
                 print(f"crowdnb predict: warning: {note}", file=sys.stderr)
@@ -244,7 +273,7 @@ def _cli(args: argparse.Namespace) -> int:
             config = checkpoint_preprocessing(meta)
         json.dump({"checkpoint": str(args.model), "classes": classes,
                    "pretrained": info.get("pretrained"), "preprocessing": config.to_dict(),
-                   "files": results}, sys.stdout, indent=2, default=list)
+                   "band_limit_per": args.band_limit_per, "files": results}, sys.stdout, indent=2, default=list)
         sys.stdout.write("\n")
     elif not meta.get("preprocessing"):
         print("note: the checkpoint stores no preprocessing settings; the paper's were used",
@@ -270,4 +299,7 @@ def register_cli(subparsers) -> None:
     parser.add_argument("--aggregate", choices=sorted(AGGREGATES), default="mean",
                         help="clip label: mean probability (default) or majority vote of the blocks")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--band-limit-per", choices=list(BAND_LIMITS), default="clip",
+                        help="band-limit the whole file before cutting it (default, as training "
+                             "did) or each block on its own (as crowdnb listen does)")
     parser.set_defaults(func=_cli)
