@@ -164,7 +164,8 @@ def recipe_markdown(recipe: TrainRecipe) -> str:
     )
 
 
-def verdict(numbers: Mapping[str, Any], *, name: str = "The network") -> str:
+def verdict(numbers: Mapping[str, Any], *, name: str = "The network",
+            units: str = "test blocks") -> str:
     """What one training's test score says, in a sentence chosen by its numbers.
 
     The rules, in order: a network that gives one class to nearly every test
@@ -179,11 +180,13 @@ def verdict(numbers: Mapping[str, Any], *, name: str = "The network") -> str:
         :func:`crowdnb.experiments.experiment_numbers` of the training.
     name : str
         How the sentence names the network.
+    units : str
+        What was scored, as the sentence names it ("test blocks", "test actions").
     """
     bal, cb = numbers["balanced_accuracy"], numbers["chance_balanced"]
     if numbers["degenerate"]:
         return (f"{name} is, in effect, a constant classifier: it answers **{numbers['majority_class']}** "
-                f"for {numbers['majority_share']:.0%} of the test blocks. Its accuracy "
+                f"for {numbers['majority_share']:.0%} of the {units}. Its accuracy "
                 f"({numbers['accuracy']:.3f}) is what always answering one class scores here (the "
                 f"best constant answer: {numbers['chance_constant']:.3f}), and its balanced accuracy "
                 f"({bal:.3f}) sits at the chance level of {cb:.3f}: it has learnt nothing it uses.")

@@ -540,23 +540,10 @@ def action_verdict(numbers: Mapping[str, Any], *, name: str) -> str:
     is said of chance; otherwise the balanced accuracy's interval over
     actions is set against 1 / K.
     """
-    unit = {"block": "test blocks", "action": "test actions"}[numbers.get("unit", "action")]
-    bal, cb = numbers["balanced_accuracy"], numbers["chance_balanced"]
-    if numbers["degenerate"]:
-        return (f"{name} answers one class: **{numbers['majority_class']}** for "
-                f"{numbers['majority_share']:.0%} of the {unit}; its balanced accuracy ({bal:.3f}) "
-                f"is that of a constant classifier (chance: {cb:.3f}).")
-    if not numbers["interval_ok"]:
-        return (f"{name} has a balanced accuracy of {bal:.3f} against a chance level of {cb:.3f}, "
-                f"but too few test actions to say whether that is above chance: "
-                f"{numbers['interval_note']}.")
-    low, high = numbers["balanced_low"], numbers["balanced_high"]
-    where = f"balanced accuracy {bal:.3f} on {unit}, 95 % interval over actions [{low:.3f}, {high:.3f}]"
-    if low > cb:
-        return f"{name} is above chance: {where}, above the chance level of {cb:.3f}."
-    if high < cb:
-        return f"{name} is below chance: {where}, below the chance level of {cb:.3f}."
-    return f"{name} cannot be told from chance: {where}, which contains the chance level of {cb:.3f}."
+    from .report import verdict
+
+    units = {"block": "test blocks", "action": "test actions"}[numbers.get("unit", "action")]
+    return verdict(numbers, name=name, units=units)
 
 
 def audible_sentence(curve: pd.DataFrame, method: str, *, name: str) -> str:
