@@ -41,6 +41,9 @@ __all__ = [
     "plot_baselines",
     "plot_ablations",
     "plot_accuracy_by_position",
+    "plot_realism_spectra",
+    "plot_realism_statistics",
+    "plot_realism_gaps",
 ]
 
 
@@ -719,3 +722,183 @@ def plot_accuracy_by_position(tables: Mapping[str, pd.DataFrame], *, ax=None):
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize="small")
     return lines
+
+
+# ---------------------------------------------------------------------------
+# Realism: synthetic against real crowd statistics (crowdnb.crowdstats)
+
+_SYNTHETIC_COLOUR, _REAL_COLOUR = "tab:blue", "tab:orange"
+
+
+def _panels(n: int, axes, *, ncols: int, width: float = 3.6, height: float = 2.8):
+    """``n`` axes: the given ones (flattened) or a new grid of ``ncols`` columns."""
+    if axes is not None:
+        flat = list(np.ravel(axes))
+        if len(flat) < n:
+            raise ParameterError(f"need {n} axes, got {len(flat)}")
+        return flat[:n], axes
+    import matplotlib.pyplot as plt
+
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
+                             squeeze=False, constrained_layout=True)
+    flat = list(grid.ravel())
+    for extra in flat[n:]:
+        extra.set_visible(False)
+    return flat[:n], grid
+
+
+def _third_columns(table: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    from .crowdstats import THIRD_OCTAVE_NOMINAL_HZ
+
+    names = [f"third_{int(round(f))}" for f in THIRD_OCTAVE_NOMINAL_HZ]
+    keep = [i for i, n in enumerate(names) if n in table.columns]
+    if not keep:
+        raise DataError("the statistics table has no third_<centre> columns")
+    return [names[i] for i in keep], np.array(THIRD_OCTAVE_NOMINAL_HZ, float)[keep]
+
+
+def plot_realism_spectra(synthetic: pd.DataFrame, real: pd.DataFrame, *, classes: Sequence[str],
+                         axes=None):
+    """Median one-third-octave spectra of synthetic and real blocks, one panel per class.
+
+    Parameters
+    ----------
+    synthetic, real : pd.DataFrame
+        :func:`crowdnb.crowdstats.statistics_table` outputs (``label``,
+        ``clip_id``, ``third_<centre>`` in dB re total).
+    classes : sequence of str
+        One panel per class, in this order.
+    axes : sequence of matplotlib Axes, optional
+        At least ``len(classes)`` axes; a new row of panels when None.
+
+    Returns
+    -------
+    list of matplotlib Axes
+        The panels, one per class. The synthetic median is a line with its
+        interquartile band, the real median another line with its band, and
+        each real clip's median a thin line of the real colour.
+    """
+    panels, _ = _panels(len(classes), axes, ncols=len(classes), width=4.2, height=3.2)
+    columns, centres = _third_columns(synthetic)
+    for ax, label in zip(panels, classes):
+        for name, table, colour in (("synthetic", synthetic, _SYNTHETIC_COLOUR),
+                                    ("real", real, _REAL_COLOUR)):
+            rows = table[table["label"] == label]
+            if rows.empty:
+                continue
+            levels = rows[columns].to_numpy(float)
+            q25, q50, q75 = np.nanpercentile(levels, [25, 50, 75], axis=0)
+            n_clips = rows["clip_id"].nunique()
+            ax.fill_between(centres, q25, q75, color=colour, alpha=0.25, linewidth=0)
+            ax.plot(centres, q50, color=colour, lw=2,
+                    label=f"{name}: {_count(n_clips, 'clip')}, {_count(len(rows), 'block')}")
+            if name == "real":
+                for _, clip in rows.groupby("clip_id"):
+                    ax.plot(centres, np.nanmedian(clip[columns].to_numpy(float), axis=0),
+                            color=colour, lw=0.7, alpha=0.8)
+        ax.set_xscale("log")
+        ax.set_title(label)
+        ax.set_xlabel("one-third-octave band (Hz)")
+        ax.set_ylabel("level (dB re total)")
+        ax.set_ylim(-50, 0)
+        ax.grid(color="0.9")
+        ax.legend(fontsize="x-small", loc="lower left")
+    return panels
+
+
+def plot_realism_statistics(synthetic: pd.DataFrame, real: pd.DataFrame, *,
+                            classes: Sequence[str], statistics: Sequence[str] | None = None,
+                            axes=None):
+    """Synthetic against real block statistics: one panel per statistic, boxes per class.
+
+    Parameters
+    ----------
+    synthetic, real : pd.DataFrame
+        :func:`crowdnb.crowdstats.statistics_table` outputs.
+    classes : sequence of str
+        Classes side by side along each panel's x axis.
+    statistics : sequence of str, optional
+        Default: the keys of :data:`crowdnb.crowdstats.STATISTICS` present in
+        both tables, in that order.
+    axes : sequence of matplotlib Axes, optional
+        At least one per statistic; a new grid of four columns when None.
+
+    Returns
+    -------
+    list of matplotlib Axes
+        One per statistic; each holds, per class, a synthetic box (left) and a
+        real box (right): median, quartiles, whiskers at 1.5 IQR, no fliers.
+    """
+    from .crowdstats import STATISTICS
+
+    if statistics is None:
+        statistics = [s for s in STATISTICS if s in synthetic.columns and s in real.columns]
+    panels, _ = _panels(len(statistics), axes, ncols=4)
+    x = np.arange(len(classes))
+    for ax, stat in zip(panels, statistics):
+        for offset, table, colour in ((-0.2, synthetic, _SYNTHETIC_COLOUR),
+                                      (0.2, real, _REAL_COLOUR)):
+            data, pos = [], []
+            for i, label in enumerate(classes):
+                values = table.loc[table["label"] == label, stat].to_numpy(float)
+                values = values[np.isfinite(values)]
+                if values.size:
+                    data.append(values)
+                    pos.append(x[i] + offset)
+            if data:
+                ax.boxplot(data, positions=pos, widths=0.34, showfliers=False, patch_artist=True,
+                           boxprops={"facecolor": colour, "alpha": 0.6},
+                           medianprops={"color": "k"}, manage_ticks=False)
+        ax.set_xticks(x, list(classes))
+        ax.set_xlim(-0.6, len(classes) - 0.4)
+        ax.set_title(STATISTICS.get(stat, stat), fontsize="small")
+        ax.grid(axis="y", color="0.9")
+    from matplotlib.patches import Patch
+
+    panels[0].legend(handles=[Patch(color=_SYNTHETIC_COLOUR, alpha=0.6, label="synthetic"),
+                              Patch(color=_REAL_COLOUR, alpha=0.6, label="real")],
+                     fontsize="x-small")
+    return panels
+
+
+def plot_realism_gaps(comparison: pd.DataFrame, *, ax=None):
+    """Cliff's delta per statistic and class, the statistics with the largest gap on top.
+
+    Parameters
+    ----------
+    comparison : pd.DataFrame
+        :func:`crowdnb.crowdstats.compare`'s table (``label``, ``statistic``,
+        ``cliffs_delta``).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    dict[str, matplotlib.container.BarContainer]
+        Class -> its bars. Positive delta: synthetic blocks mostly above real
+        ones; +-1: the two never overlap. Statistics with no delta (NaN) are left out.
+    """
+    ax = _axes(ax)
+    table = comparison.dropna(subset=["cliffs_delta"])
+    if table.empty:
+        raise DataError("the comparison holds no Cliff's delta to draw")
+    classes = list(dict.fromkeys(table["label"]))
+    order = (table.assign(a=table["cliffs_delta"].abs()).groupby("statistic")["a"].max()
+             .sort_values(ascending=False).index.tolist())
+    y = {stat: len(order) - 1 - i for i, stat in enumerate(order)}
+    height = 0.8 / len(classes)
+    bars = {}
+    for k, label in enumerate(classes):
+        rows = table[table["label"] == label]
+        pos = [y[s] + 0.4 - height * (k + 0.5) for s in rows["statistic"]]
+        bars[label] = ax.barh(pos, rows["cliffs_delta"], height=height, label=label,
+                              color=f"C{k + 2}")
+    ax.axvline(0.0, color="0.3", lw=0.8)
+    ax.set_yticks(list(y.values()), list(y))
+    ax.set_ylim(-0.6, len(order) - 0.4)
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_xlabel("Cliff's delta, P(synthetic > real) - P(synthetic < real)")
+    ax.grid(axis="x", color="0.9")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return bars
