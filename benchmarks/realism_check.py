@@ -1,0 +1,133 @@
+"""How far the synthetic corpus is from real crowds, measured on a folder of labelled recordings.
+
+Renders the synthetic corpus (``--preset``, ``--seed``, ``--set`` overrides; or
+reads one with ``--synthetic``), then runs :func:`crowdnb.realism.realism_check`
+against ``--reference``: the baselines and (unless ``--no-network``) the image
+network are trained on the synthetic blocks only and score every block of the
+real recordings (balanced accuracy against chance, confusion, what each file
+was called), and the crowd statistics of the two sides are compared class by
+class (Cliff's delta, largest gap first). Writes everything, with the figures,
+into ``--out``.
+
+The reference is anything ``crowdnb collect --source folder`` reads: a folder
+with one sub-folder per label, or a CSV list of files (``--path-column`` and
+``--label-column`` when its columns are not ``path`` and ``label``). Files
+with other labels (goal, no_goal) are left out and named.
+
+Usage::
+
+    python benchmarks/realism_check.py --reference ~/my_crowds --out /tmp/realism
+    python benchmarks/realism_check.py --reference ../shared/realcal/manifest.csv \\
+        --path-column file --label-column proposed_label --out /tmp/realism
+    python benchmarks/realism_check.py --reference DIR --set class_overlap=0.3 --no-network
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from crowdnb.errors import CrowdnbError
+from crowdnb.realism import realism_check, realism_markdown
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reference", metavar="PATH",
+                        help="labelled real recordings: a folder per label, or a CSV list "
+                             "(default: the calibration set named by $CROWDNB_REALCAL)")
+    parser.add_argument("--out", metavar="DIR", help="the check's folder (default: a "
+                        "temporary one, removed at the end)")
+    parser.add_argument("--synthetic", metavar="DIR",
+                        help="an emotions collection already rendered (default: render one)")
+    parser.add_argument("--preset", default="paper", help="synthesizer preset (default: paper)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the corpus and the check")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="synthesizer override (repeatable)")
+    parser.add_argument("--data-dir", metavar="DIR", help="folder a CSV's paths are relative to")
+    parser.add_argument("--path-column", default="path")
+    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--no-network", action="store_true",
+                        help="only the baselines (skips minutes of network training)")
+    args = parser.parse_args(argv)
+    if not args.reference and os.environ.get("CROWDNB_REALCAL"):
+        # the project's calibration set: a folder with manifest.csv (file, proposed_label)
+        args.reference = str(Path(os.environ["CROWDNB_REALCAL"]) / "manifest.csv")
+        args.path_column, args.label_column = "file", "proposed_label"
+    if not args.reference:
+        # `make bench` runs every script without arguments
+        print("realism check skipped: no reference recordings (--reference PATH, or "
+              "CROWDNB_REALCAL)")
+        return 0
+    if args.out is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            return _run(args, Path(tmp))
+    return _run(args, Path(args.out))
+
+
+def _run(args, out: Path) -> int:
+
+    from crowdnb.synth import parse_override, synthesize
+
+    t0 = time.perf_counter()
+    try:
+        if args.synthetic:
+            synthetic = Path(args.synthetic)
+        else:
+            overrides = dict(parse_override(s) for s in args.set)
+            synthetic = synthesize(out / "corpus", preset=args.preset, seed=args.seed,
+                                   study="emotions", **overrides)["emotions"]
+        t_synth = time.perf_counter() - t0
+        result = realism_check(synthetic, args.reference, out, seed=args.seed,
+                               network=not args.no_network, data_dir=args.data_dir,
+                               path_column=args.path_column, label_column=args.label_column,
+                               cache_dir=Path(tempfile.gettempdir()) / "crowdnb-realism-cache")
+    except CrowdnbError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    figures = write_figures(result, out)
+    print(realism_markdown(result))
+    print(f"\nsynthesis {t_synth:.0f} s, check {time.perf_counter() - t0 - t_synth:.0f} s; "
+          f"results in {out} (figures: {', '.join(p.name for p in figures)})")
+    return 0
+
+
+def write_figures(result, out: Path) -> list[Path]:
+    """The check's figures as PNG files in ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from crowdnb import plots
+
+    paths = []
+    for name, draw in (("spectra", plots.plot_realism_spectra),
+                       ("statistics", plots.plot_realism_statistics)):
+        drawn = draw(result.synthetic_statistics, result.reference_statistics,
+                     classes=result.classes)
+        fig = _figure(drawn)
+        paths.append(out / f"realism_{name}.png")
+        fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    ax = plots.plot_realism_gaps(result.comparison)
+    fig = _figure(ax)
+    paths.append(out / "realism_gaps.png")
+    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def _figure(drawn):
+    import numpy as np
+
+    first = np.ravel(drawn)[0] if isinstance(drawn, (list, tuple, np.ndarray)) else drawn
+    return first if hasattr(first, "savefig") else first.figure
+
+
+if __name__ == "__main__":
+    sys.exit(main())
