@@ -25,7 +25,7 @@ SR = 44100
 
 def test_the_sweep_file_runs_every_ablation_and_only_those():
     spec = load_sweep(ROOT / "params" / "sweeps" / "ablations.yaml")
-    guard = {"04_random_split_training.guard_gap": False}
+    guard = {"04_random_split_training.guard_gap": False, "01_data_collection.reference_dir": ""}
     assert spec.points == {name: {**guard, **point} for name, point in sweep_points().items()}
     assert spec.stages == ("04_random_split_training",)
     # each ablation is one parameter the preprocessing chapter declares, with a value it accepts

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -124,12 +125,27 @@ def _book_sources(target: Path) -> Path:
     return target
 
 
+def _reference(tmp_path: Path) -> list[str]:
+    """Chapter 1's realism-check parameters: the project's calibration recordings where this
+    machine has them ($CROWDNB_REALCAL, a folder with manifest.csv), else a reference rendered
+    here (the smoke corpus with another seed: its clips table is a CSV list of files)."""
+    realcal = os.environ.get("CROWDNB_REALCAL")
+    if realcal and (Path(realcal) / "manifest.csv").is_file():
+        return ["-p", f"01.reference_dir={Path(realcal) / 'manifest.csv'}",
+                "-p", "01.reference_path_column=file", "-p", "01.reference_label_column=proposed_label"]
+    from crowdnb.synth import synthesize
+
+    folder = synthesize(tmp_path / "reference", preset="smoke", seed=1, study="emotions",
+                        progress=False)["emotions"]
+    return ["-p", f"01.reference_dir={folder / 'clips.csv'}"]
+
+
 @pytest.mark.slow
 def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
     run_dir = tmp_path / "runs" / "smoke"
     sources = _book_sources(tmp_path / "sources")
     command = [sys.executable, "-m", "crowdnb.cli", "run", "--params", str(sources / "params" / "smoke.yaml"),
-               "--run-dir", str(run_dir), "--project", str(sources), "--quiet"]
+               "--run-dir", str(run_dir), "--project", str(sources), "--quiet", *_reference(tmp_path)]
     first = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr[-4000:]
     for stage in STAGES:
@@ -218,6 +234,26 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
         assert _text(line.removeprefix("- ")) in ablations, line
     assert "These numbers come from the sweep smoke_ablations" in ablations
     assert "/root/" not in ablations and "Warning:" not in ablations
+    # Chapter 1 shows the realism check against the reference it was given, its
+    # sentences chosen by the check's numbers.
+    from crowdnb.experiments import score_numbers
+
+    collection = _text((html / "book" / "executed" / "01_data_collection.html").read_text(
+        encoding="utf-8"))
+    check = json.loads((run_dir / "01_data_collection" / "realism" / "summary.json").read_text())
+    scores = json.loads((run_dir / "01_data_collection" / "realism" / "metrics.json").read_text())
+    assert f"Reference: {check['reference']['clips']} real recording(s)" in collection
+    from crowdnb.baselines import BASELINES
+
+    assert set(scores) == {*BASELINES, "AlexNet on spectrogram images"}
+    for method, metrics in scores.items():
+        assert method in collection
+        if method != "constant classifier":
+            said = verdict(score_numbers(metrics), name=f"{method} (trained on synthetic blocks only)",
+                           units="real blocks")
+            assert _text(said.replace("**", "")) in collection, method
+    assert "Where the synthetic blocks differ most from the real ones" in collection
+    assert "/root/" not in collection and "Warning:" not in collection
     # The recipe is worded once, from this run's values, on every training page.
     for stage in ("04_random_split_training", "05_clip_split_training", "06_goal_nogoal_study"):
         page = (html / "book" / "executed" / f"{stage}.html").read_text(encoding="utf-8")
