@@ -175,7 +175,7 @@ def test_booing_is_a_low_u_lower_than_cheering():
     male_boos = [y for y, s in zip(boos, speakers) if s.sex == "male"]
     f0s = [median_f0(y) for y in male_boos]
     assert all(85.0 <= f <= 200.0 for f in f0s), f0s
-    # the boo's energy sits below 1 kHz (F1 ~300 Hz, F2 ~800 Hz)
+    # the boo's energy sits below 1 kHz (F1 ~550 Hz, F2 ~1 kHz, shouted)
     f, p = scipy.signal.welch(np.concatenate(boos), SR, nperseg=4096)
     assert p[f < 1000].sum() / p.sum() > 0.8
 
@@ -361,16 +361,26 @@ def test_smoke_preset_writes_the_clips_table_contract(smoke):
     assert (folders["emotions"] / "card.md").read_text().startswith("# Synthetic crowd sounds")
 
 
-def test_clips_of_one_event_share_the_codec_cut_off(smoke):
+def test_clips_of_one_event_share_the_codec_cut_off(smoke, tmp_path):
     _, folders = smoke
-    foot = read_clips(folders["football"])
+    chains = {(c["lowpass_hz"], c["hf_rolloff_hz"], c["highpass_hz"])
+              for c in (json.loads(p)["clip"] for p in read_clips(folders["football"])["params"])}
+    assert len(chains) == 1  # the match's recording chain, in every action
+    # Without spread between events (no high-frequency roll-off, the cut at 16 kHz)
+    # the cut itself is measurable above the hiss.
+    foot = read_clips(synthesize(tmp_path, preset="smoke", seed=0, study="football", workers=1,
+                                 progress=False, event_variability=0.0, goals=1,
+                                 misses=1)["football"])
     cut = json.loads(foot["params"].iloc[0])["clip"]["lowpass_hz"]
+    assert cut == 16000.0
     for row in foot.itertuples():
         y, sr = sf.read(row.path)
         f, p = scipy.signal.welch(y, sr, nperseg=4096)
         below = p[(f > cut - 3000) & (f < cut - 1000)].mean()
         above = p[(f > cut + 1500) & (f < min(cut + 3500, 21000))].mean()
-        assert 10 * np.log10(below / above) > 25.0  # dB: the event's codec removed the top
+        # dB: the event's codec removed the top, down to the hiss (-70 dBFS here),
+        # which bounds the step a stadium's weak top octave can show
+        assert 10 * np.log10(below / above) > 15.0
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):

@@ -56,6 +56,7 @@ __all__ = [
     "OUTCOMES",
     "INGREDIENTS",
     "RECIPES",
+    "SCENES",
     "Ingredient",
     "Crowd",
     "Event",
@@ -132,18 +133,36 @@ RECIPES: dict[str, dict[str, Ingredient]] = {
         "babble": _ing(1.0, 1.0, 30.0), "laughter": _ing(0.7, 0.3, 3.0),
         "footsteps": _ing(0.5, 0.4, 10.0, 0.6), "applause": _ing(0.1, 0.1, 4.0, 0.15),
         "whistle": _ing(0.03, 0.1, 3.0, 0.2), "cheer": _ing(0.1, 0.1, 3.0, 0.2),
-        "banging": _ing(0.25, 0.2, 4.0, 0.3), "megaphone": _ing(0.15, 0.15, 8.0, 0.5),
+        "banging": _ing(0.5, 0.3, 4.0, 0.3), "megaphone": _ing(0.15, 0.15, 8.0, 0.5),
         "horn": _ing(0.05, 0.1, 3.0, 0.2), "chant": _ing(0.05, 0.15, 10.0, 0.2),
         "drum": _ing(0.05, 0.2, 10.0, 0.2), "siren": _ing(0.08, 0.2, 10.0, 0.5),
         "shout": _ing(0.1, 0.1, 3.0, 0.2), "scream": _ing(0.02, 0.05, 2.0, 0.2),
         "boo": _ing(0.02, 0.05, 2.0, 0.2), "bangs": _ing(0.02, 0.05, 2.0, 0.2),
     },
+    # anger as a booing crowd: a stand or a hall booing a team, a referee or a
+    # speaker, whistling its disapproval, with shouts and chanted insults
+    "booing": {
+        "boo": _ing(1.0, 0.75, 8.0), "whistle": _ing(0.7, 0.35, 4.0, 0.8),
+        "shout": _ing(0.6, 0.3, 3.0, 0.5), "chant": _ing(0.35, 0.3, 10.0, 0.6),
+        "babble": _ing(0.4, 0.4, 8.0, 0.5), "applause": _ing(0.15, 0.1, 3.0, 0.3),
+        "drum": _ing(0.15, 0.3, 10.0, 0.5), "horn": _ing(0.15, 0.15, 3.0, 0.5),
+        "scream": _ing(0.1, 0.1, 2.0, 0.4), "cheer": _ing(0.05, 0.1, 3.0, 0.3),
+        "laughter": _ing(0.05, 0.1, 3.0, 0.3), "banging": _ing(0.1, 0.15, 3.0, 0.3),
+        "bangs": _ing(0.05, 0.1, 2.0, 0.3), "siren": _ing(0.02, 0.2, 8.0, 0.3),
+        "megaphone": _ing(0.02, 0.2, 8.0, 0.3), "footsteps": _ing(0.1, 0.3, 8.0, 0.5),
+    },
 }
+
+#: The scenes a class's events are drawn from, with their odds: the paper's
+#: anger is "rioting" and "booing" alike, and the real angry crowds the
+#: realism check was calibrated on were booing ones.
+SCENES = {"joy": {"joy": 1.0}, "anger": {"anger": 0.5, "booing": 0.5},
+          "neutral": {"neutral": 1.0}}
 
 #: Typical vocal effort of each class's crowd (0 normal .. 3 shout, ANSI S3.5):
 #: chatting crowds talk at raised effort (Lombard effect), cheering and rioting
 #: crowds shout.
-CLASS_EFFORT = {"joy": 2.6, "anger": 2.6, "neutral": 0.9}
+CLASS_EFFORT = {"joy": 2.3, "anger": 2.6, "booing": 2.4, "neutral": 0.6}
 
 #: Where each class's recordings tend to be made.
 VENUE_ODDS = {
@@ -153,22 +172,34 @@ VENUE_ODDS = {
               "room": 0.0},
     "neutral": {"hall": 0.3, "room": 0.25, "street": 0.2, "square": 0.15, "stadium": 0.1,
                 "arena": 0.0},
+    "booing": {"stadium": 0.4, "arena": 0.35, "hall": 0.2, "square": 0.05, "street": 0.0,
+               "room": 0.0},
 }
 
 #: How densely each class's crowd stands, relative to its venue kind's typical
 #: density, and how large it is: celebrating audiences pack stands and
 #: arenas, protesters spread along streets in groups of hundreds to thousands.
-CLASS_CROWD = {"joy": (1.0, 1.0), "anger": (0.5, 0.3), "neutral": (0.8, 1.0)}
+CLASS_CROWD = {"joy": (1.0, 1.0), "anger": (0.5, 0.3), "booing": (1.0, 1.0),
+               "neutral": (0.8, 1.0)}
 
 # Share of the crowd taking part in a vocal ingredient while it is active.
 _CROWD_SHARE = {"babble": 0.4, "cheer": 0.75, "shout": 0.3}
 # Maximum number of people near the microphone rendered one by one, per ingredient.
-_EXPLICIT = {"babble": 6, "cheer": 6, "shout": 8, "laughter": 3, "scream": 2, "boo": 5,
+# Real booing and cheering crowds show the harmonics of their nearest voices
+# (horizontal lines in a spectrogram) above the bed: enough booers and cheerers
+# are rendered one by one for that texture to survive.
+_EXPLICIT = {"babble": 6, "cheer": 9, "shout": 8, "laughter": 3, "scream": 2, "boo": 12,
              "chant": 5}
 
 
-def blend_recipe(label: str, overlap: float) -> tuple[dict[str, Ingredient], float, dict]:
-    """A class's recipe blended with the average of all classes.
+def _class_mean(values: dict, label: str) -> np.ndarray:
+    """A per-scene quantity averaged over a class's scenes, by their odds."""
+    return sum(p * np.asarray(values[scene], float) for scene, p in SCENES[label].items())
+
+
+def blend_recipe(label: str, overlap: float, *, scene: str | None = None
+                 ) -> tuple[dict[str, Ingredient], float, dict]:
+    """A class's recipe (or one of its scenes', :data:`SCENES`) blended with the average of all classes.
 
     Returns
     -------
@@ -180,10 +211,14 @@ def blend_recipe(label: str, overlap: float) -> tuple[dict[str, Ingredient], flo
     o = float(overlap)
     mean = {}
     for name in INGREDIENTS:
-        rows = [RECIPES[c][name] for c in CLASSES]
-        mean[name] = Ingredient(*(float(np.mean([getattr(r, f) for r in rows]))
-                                  for f in ("presence", "on_fraction", "mean_on_s", "strength")))
-    own = RECIPES[label]
+        fields = ("presence", "on_fraction", "mean_on_s", "strength")
+        per_scene = {sc: [getattr(RECIPES[sc][name], f) for f in fields] for sc in RECIPES}
+        mean[name] = Ingredient(*(float(v) for v in np.mean(
+            [_class_mean(per_scene, c) for c in CLASSES], axis=0)))
+    scene = label if scene is None else scene
+    if scene not in SCENES[label]:
+        raise ValueError(f"{label} has no scene {scene!r} (scenes: {', '.join(SCENES[label])})")
+    own = RECIPES[scene]
     ingredients = {}
     for name in INGREDIENTS:
         # what the paper says the classes share (clapping, whistles, rhythmic and
@@ -200,10 +235,13 @@ def blend_recipe(label: str, overlap: float) -> tuple[dict[str, Ingredient], flo
         )
     # shared ingredients do not make a chatting crowd shout: effort blends slowly too
     h = o * o
-    effort = (1 - h) * CLASS_EFFORT[label] + h * float(np.mean(list(CLASS_EFFORT.values())))
+    effort = (1 - h) * CLASS_EFFORT[scene] + h * float(np.mean(
+        [_class_mean(CLASS_EFFORT, c) for c in CLASSES]))
     kinds = sorted(VENUE_ODDS["joy"])
-    odds = {k: (1 - o) * VENUE_ODDS[label][k] + o * np.mean([VENUE_ODDS[c][k] for c in CLASSES])
-            for k in kinds}
+    class_odds = {c: _class_mean({sc: [VENUE_ODDS[sc][k] for k in kinds] for sc in VENUE_ODDS}, c)
+                  for c in CLASSES}
+    mean_odds = np.mean([class_odds[c] for c in CLASSES], axis=0)
+    odds = {k: (1 - o) * VENUE_ODDS[scene][k] + o * mean_odds[i] for i, k in enumerate(kinds)}
     return ingredients, float(effort), odds
 
 
@@ -290,10 +328,11 @@ class Event:
     ir: np.ndarray
     effort: float
     reference_spl_db: float
+    scene: str = ""
 
     def summary(self) -> dict:
-        return {"event_label": self.label, "effort": round(self.effort, 2),
-                **self.venue.summary()}
+        return {"event_label": self.label, "scene": self.scene or self.label,
+                "effort": round(self.effort, 2), **self.venue.summary()}
 
 
 def _geometry(venue: Venue, *, explicit: int = 6, share: float = 0.5):
@@ -310,8 +349,12 @@ def _geometry(venue: Venue, *, explicit: int = 6, share: float = 0.5):
 
 
 def make_event(event_id: str, label: str, rng: np.random.Generator, *, params, sr: int) -> Event:
-    """Draw an event of a class: venue (by the class's blended odds), crowd, IR, calibration."""
-    _, effort, odds = blend_recipe(label, params.class_overlap)
+    """Draw an event of a class: its scene, venue (by the scene's blended odds), crowd, IR, calibration."""
+    scenes = SCENES[label]
+    names = list(scenes)
+    scene = names[0] if len(names) == 1 else str(
+        rng.choice(names, p=np.array([scenes[k] for k in names])))
+    _, effort, odds = blend_recipe(label, params.class_overlap, scene=scene)
     kinds = sorted(odds)
     p = np.array([odds[k] for k in kinds])
     kind = str(rng.choice(kinds, p=p / p.sum()))
@@ -319,8 +362,8 @@ def make_event(event_id: str, label: str, rng: np.random.Generator, *, params, s
                        crowd_size=params.crowd_size, mic_distance_m=params.mic_distance_m,
                        background_snr_db=params.background_snr_db)
     o = params.class_overlap
-    dens, size = ((1 - o) * np.array(CLASS_CROWD[label])
-                  + o * np.mean([CLASS_CROWD[c] for c in CLASSES], axis=0))
+    dens, size = ((1 - o) * np.array(CLASS_CROWD[scene])
+                  + o * np.mean([_class_mean(CLASS_CROWD, c) for c in CLASSES], axis=0))
     venue = dataclasses.replace(
         venue, density=float(venue.density * dens),
         crowd_size=float(venue.crowd_size * (size if params.crowd_size is None else 1.0)))
@@ -329,7 +372,7 @@ def make_event(event_id: str, label: str, rng: np.random.Generator, *, params, s
     ir = impulse_response(venue, sr, rng)
     _, direct, reverb, _ = _geometry(venue)
     ref = float(_voices.effort_level_db(effort) + 10 * np.log10(0.5 * (direct + reverb) + 1.0))
-    return Event(event_id, label, venue, crowd, ir, effort, ref)
+    return Event(event_id, label, venue, crowd, ir, effort, ref, scene)
 
 
 def make_match(event_id: str, rng: np.random.Generator, *, params, sr: int) -> Event:
@@ -398,11 +441,13 @@ class _Scene:
         self.mix.add_diffuse(y, direct_gain=np.sqrt(self.bed_direct),
                              reverb_gain=np.sqrt(self.bed_reverb))
 
-    def chorus(self, vowel_knots, effort: float, power: np.ndarray) -> None:
-        """Many voices on one vowel (boos, chants, the "ooh" of a miss) beyond the nearest."""
+    def chorus(self, vowel_knots, effort: float, power: np.ndarray, *,
+               f0_hz: float | None = None) -> None:
+        """Many voices on one vowel (boos, chants, the "ooh" of a miss) beyond the nearest;
+        with ``f0_hz``, on a shared pitch (:func:`crowdnb.synth.voices.vowel_bed`)."""
         level = _voices.effort_level_db(effort) + 10.0 * np.log10(np.maximum(power, 1e-12))
         y = _voices.vowel_bed(self.rng, self.n, self.sr, vowel_knots=vowel_knots, effort=effort,
-                              level_db=np.where(power > 1e-6, level, -np.inf))
+                              level_db=np.where(power > 1e-6, level, -np.inf), f0_hz=f0_hz)
         self.mix.add_diffuse(y, direct_gain=np.sqrt(self.bed_direct),
                              reverb_gain=np.sqrt(self.bed_reverb))
 
@@ -694,7 +739,7 @@ def render_emotion_clip(event: Event, duration_s: float, *, params, rng: np.rand
     """
     n = int(round(duration_s * sr))
     sc = _Scene(event, n, sr, rng)
-    recipe, _, _ = blend_recipe(event.label, params.class_overlap)
+    recipe, _, _ = blend_recipe(event.label, params.class_overlap, scene=event.scene or None)
     present = {name: bool(rng.random() < ing.presence) for name, ing in recipe.items()}
     core = max(recipe, key=lambda k: recipe[k].presence)
     present[core] = True
@@ -762,12 +807,17 @@ def _crowd_bed(sc: "_Scene", event: Event, mix: _Mix) -> _Crowd:
         while t < sc.duration + 1.0:
             knots.append((t, str(rng.choice(["aa", "ah", "eh", "ae", "ow"]))))
             t += float(rng.uniform(0.8, 2.5))
-        sc.chorus(knots, float(np.mean(efforts["cheer"])), np.maximum(cheer_share, 1e-12))
+        e_cheer = float(np.mean(efforts["cheer"]))
+        sc.chorus(knots, e_cheer, np.maximum(cheer_share, 1e-12),
+                  f0_hz=120.0 * 2.0 ** (float(_voices._f0_rise(e_cheer)) / 12.0))
     if power.max() > 0:
         bed_effort = weighted / np.maximum(power, 1e-30)
         share_total = power / 10.0 ** (_voices.effort_level_db(bed_effort) / 10.0)
+        # the bed's envelope keeps some of its talkers' syllabic rhythm: real
+        # crowds (babble in a canteen, stands cheering) show envelope modulation
+        # 4-16 Hz about 5-7 dB deeper than a depth of 0.08-0.25 gave
         sc.bed(bed_effort, np.maximum(share_total, 0.0),
-               modulation=0.25 if event.venue.crowd_size < 300 else 0.08)
+               modulation=0.4 if event.venue.crowd_size < 300 else 0.18)
     return _Crowd(swell, efforts, float(np.mean(e_crowd)))
 
 
@@ -798,8 +848,10 @@ def _near_voices(sc: "_Scene", mix: _Mix, crowd: _Crowd, sr: int) -> None:
         wave = (acts["boo"] > 0.5).astype(float)
         win = np.hanning(int(0.6 * CTRL_RATE))
         wave = np.convolve(wave, win / win.sum(), mode="same")
-        e_boo = 2.0
-        sc.chorus([(0.0, "boo"), (sc.duration, "boo")], e_boo, 0.5 * k["boo"] * wave + 1e-12)
+        e_boo = float(np.clip(eff_mean, 2.0, 3.0))
+        # booers lower their voices a few semitones below the effort's pitch (voices.boo)
+        sc.chorus([(0.0, "boo"), (sc.duration, "boo")], e_boo, 0.3 * k["boo"] * wave + 1e-12,
+                  f0_hz=120.0 * 2.0 ** ((float(_voices._f0_rise(e_boo)) - 2.5) / 12.0))
         sc.people(lambda r, s: _voices.boo(r, s, sr=sr, effort=e_boo), wave,
                   count=count("boo", 2, _EXPLICIT["boo"]), mean_gap_s=0.4)
 

@@ -96,8 +96,9 @@ VOWELS: dict[str, tuple[float, float, float]] = {
     "er": (490.0, 1350.0, 1690.0),
     "ey": (476.0, 2089.0, 2691.0),
     "ow": (497.0, 910.0, 2459.0),
-    # the booing /u/: lips rounded and protruded further, F2 lower than in speech
-    "boo": (300.0, 800.0, 2240.0),
+    # the booing vowel, shouted: rounded between /u/ and /o/, F1 raised by the
+    # effort; recordings of booing crowds peak at 0.7-1 kHz
+    "boo": (550.0, 1000.0, 2300.0),
 }
 _F45 = (3500.0, 4500.0)
 _BANDWIDTHS = np.array([80.0, 100.0, 150.0, 220.0, 280.0])
@@ -531,9 +532,11 @@ def boo(rng: np.random.Generator, speaker: Speaker, *, sr: int, effort: float = 
         duration_s: float | None = None) -> np.ndarray:
     """A boo: a sustained low /u/ (F1 ~300 Hz, F2 ~800 Hz), f0 ~100-200 Hz held low on purpose."""
     dur = float(rng.uniform(0.8, 2.5) if duration_s is None else duration_s)
-    # booers lower their voice: about the speaking f0, not the effort-raised one
-    f0 = speaker.f0_hz * 2.0 ** (rng.uniform(-2.0, 3.0) / 12)
-    f0 = float(np.clip(f0, 85.0, 240.0))
+    # booers lower their voice on purpose, but a loud boo still carries the
+    # effort's raised f0: a few semitones below it (the long-term spectra of
+    # real booing crowds peak at 0.7-1 kHz, with little below 300 Hz)
+    f0 = _effort_f0(speaker, effort) * 2.0 ** (rng.uniform(-5.0, 0.0) / 12)
+    f0 = float(np.clip(f0, 100.0, 320.0))
     f0_knots = [(0.0, f0 * 2.0 ** (1.0 / 12)), (0.15, f0),
                 (dur, f0 * 2.0 ** (-rng.uniform(0, 3) / 12))]
     return phonate(rng, speaker, sr=sr, duration_s=dur, f0_knots=f0_knots,
@@ -777,7 +780,9 @@ def babble_bed(
         out += noise * ctrl_to_audio(np.sqrt(w) * level, n, sr)
     if modulation_depth > 0:
         m = len(effort)
-        am = 1.0 + modulation_depth * smooth_noise(rng, m, cutoff_hz=syllable_rate_hz)
+        # the envelope of running speech spreads its modulation over about one
+        # octave either side of the syllable rate (2-16 Hz): low-pass at twice it
+        am = 1.0 + modulation_depth * smooth_noise(rng, m, cutoff_hz=2.0 * syllable_rate_hz)
         out *= ctrl_to_audio(np.maximum(am, 0.0), n, sr)
     return out
 
@@ -791,13 +796,22 @@ def vowel_bed(
     effort: float,
     level_db: np.ndarray,
     formant_scale: float = 1.08,
+    f0_hz: float | None = None,
+    voices: int = 5,
+    f0_spread_st: float = 1.5,
+    harmonic_share: float = 0.6,
 ) -> np.ndarray:
     """Many voices on the same vowel: a chorus "ooh", a wave of boos, a chanted "ole".
 
     When thousands sing or shout the same vowel, their harmonics smear into
     noise (everyone has a different f0) but the formants survive, blurred by
     the spread of vocal-tract lengths: noise with the voice's source tilt
-    through widened formant resonators.
+    through widened formant resonators. A crowd on one vowel also converges
+    on a pitch: with ``f0_hz``, ``harmonic_share`` of the source's power is
+    ``voices`` glottal sources whose f0s spread by ``f0_spread_st`` semitones
+    about it (a third of them women, 0.8 octave higher), so the low
+    harmonics stay distinct lines, as in recordings of booing and cheering
+    crowds, and the high ones merge into the noise.
 
     Parameters
     ----------
@@ -811,6 +825,21 @@ def vowel_bed(
     white = rng.standard_normal(n)
     src = scipy.signal.lfilter(*_one_pole(_tilt_cutoff_hz(effort), sr), white)
     src = scipy.signal.lfilter(*_one_pole(300.0, sr), src)  # the glottal flow's own roll-off
+    # voices have no energy below their fundamental: the lowest f0 of the crowd
+    # (men's, raised by the effort) bounds the chorus from below, where white
+    # noise alone would put a shelf of rumble down to 20 Hz
+    low_f0 = 0.85 * 120.0 * 2.0 ** (float(_f0_rise(effort)) / 12.0)
+    src = scipy.signal.sosfilt(scipy.signal.butter(4, low_f0, "highpass", fs=sr, output="sos"), src)
+    if f0_hz is not None and harmonic_share > 0:
+        m = int(np.ceil(n / sr * CTRL_RATE)) + 1
+        harm = np.zeros(n)
+        for i in range(int(voices)):
+            f0 = f0_hz * 2.0 ** (rng.normal(0.0, f0_spread_st) / 12.0) * (1.8 if i % 3 == 2 else 1.0)
+            wander = 2.0 ** (0.3 * smooth_noise(rng, m, cutoff_hz=2.0) / 12.0)  # 30 cents
+            harm += glottal_source(rng, f0 * ctrl_to_audio(wander, n, sr), sr=sr, effort=effort,
+                                   jitter=0.008, shimmer=0.05, breathiness=0.0)
+        src = (np.sqrt(harmonic_share) * harm / max(rms(harm), 1e-12)
+               + np.sqrt(1.0 - harmonic_share) * src / max(rms(src), 1e-12))
     seg_s = 0.05
     n_seg = int(np.ceil(n / sr / seg_s))
     track = _glide_track(vowel_knots, n_seg, seg_s, formant_scale, effort)
