@@ -491,6 +491,16 @@ def largest_gaps(comparison: pd.DataFrame, *, per_class: int = 3) -> pd.DataFram
     return table.groupby("label", sort=False).head(per_class).drop(columns="size")
 
 
+def _network_words(network: Mapping | None) -> str:
+    """Whether the image network started from ImageNet weights, in words."""
+    if network is None:
+        return ""
+    if network.get("pretrained"):
+        return " The image network was fine-tuned from verified ImageNet weights."
+    return (" The image network was trained from random weights with the from-scratch recipe: "
+            "the ImageNet weights were not used.")
+
+
 def realism_markdown(result: RealismCheck) -> str:
     """The check in MyST Markdown: what was compared, the scores, each file, the largest gaps."""
     ref = result.summary["reference"]
@@ -503,7 +513,7 @@ def realism_markdown(result: RealismCheck) -> str:
         f"Reference: {ref['clips']} real recording(s), {ref['duration_s']:.0f} s ({per_class})"
         + (f"; left out (other labels): {left_out}" if left_out else "")
         + f". Training: {syn['training_blocks']} balanced {corpus} blocks from "
-          f"{syn['clips']} clips.",
+          f"{syn['clips']} clips." + _network_words(result.summary["network"]),
         "",
         method_table(result).to_markdown(index=False, floatfmt=".3f"),
         "",

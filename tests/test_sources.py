@@ -645,9 +645,10 @@ def chapter_one_values(param_file: Path, overrides=()) -> dict:
 
 
 def collect_chapter_one(values: dict, out: Path, cache: Path):
-    """What chapter 1 runs, with those values (its listening excerpts aside)."""
+    """What chapter 1 runs, with those values (its listening excerpts and realism check aside)."""
     options = {k: v for k, v in values.items()
-               if k not in ("run_dir", "cache_dir", "listen_s", "listen_sr")}
+               if k not in ("run_dir", "cache_dir", "listen_s", "listen_sr")
+               and not k.startswith(("reference_", "realism_"))}
     return collect_study(out, cache_dir=cache, **options)
 
 
