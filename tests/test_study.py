@@ -246,10 +246,10 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
     from crowdnb.baselines import BASELINES
 
     assert set(scores) == {*BASELINES, "AlexNet on spectrogram images"}
-    for method, metrics in scores.items():
+    for method, scored in scores.items():
         assert method in collection
         if method != "constant classifier":
-            said = verdict(score_numbers(metrics), name=f"{method} (trained on synthetic blocks only)",
+            said = verdict(score_numbers(scored), name=f"{method} (trained on synthetic blocks only)",
                            units="real blocks")
             assert _text(said.replace("**", "")) in collection, method
     assert "Where the synthetic blocks differ most from the real ones" in collection
