@@ -106,27 +106,20 @@ def write_figures(result, out: Path) -> list[Path]:
     from crowdnb import plots
 
     paths = []
-    for name, draw in (("spectra", plots.plot_realism_spectra),
-                       ("statistics", plots.plot_realism_statistics)):
-        drawn = draw(result.synthetic_statistics, result.reference_statistics,
-                     classes=result.classes)
-        fig = _figure(drawn)
+    drawings = {
+        "spectra": lambda: plots.plot_realism_spectra(
+            result.synthetic_statistics, result.reference_statistics, classes=result.classes),
+        "statistics": lambda: plots.plot_realism_statistics(
+            result.synthetic_statistics, result.reference_statistics, classes=result.classes),
+        "gaps": lambda: plots.plot_realism_gaps(result.comparison),
+    }
+    for name, draw in drawings.items():
+        draw()  # each helper draws a figure of its own when given no axes
+        fig = plt.gcf()
         paths.append(out / f"realism_{name}.png")
         fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
         plt.close(fig)
-    ax = plots.plot_realism_gaps(result.comparison)
-    fig = _figure(ax)
-    paths.append(out / "realism_gaps.png")
-    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return paths
-
-
-def _figure(drawn):
-    import numpy as np
-
-    first = np.ravel(drawn)[0] if isinstance(drawn, (list, tuple, np.ndarray)) else drawn
-    return first if hasattr(first, "savefig") else first.figure
 
 
 if __name__ == "__main__":

@@ -144,3 +144,27 @@ def test_the_network_path_trains_on_one_side_and_scores_the_other(tmp_path):
     assert result.summary["network"]["pretrained"] is False
     assert (tmp_path / "check" / "network" / "metrics.json").is_file()
 
+
+
+def test_the_command_line_check_writes_its_tables_and_figures(tmp_path, capsys):
+    import importlib.util
+
+    from crowdnb.sources import collect_folder
+
+    spec = importlib.util.spec_from_file_location(
+        "realism_check", Path(__file__).resolve().parent.parent / "benchmarks" / "realism_check.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    corpus = collect_folder(_folder(tmp_path / "train_src", {c: 2 for c in EMOTIONS}, seed=6),
+                            tmp_path / "corpus", progress=False).folder
+    reference = _folder(tmp_path / "reference", {c: 1 for c in EMOTIONS}, seed=7)
+    out = tmp_path / "check"
+    assert script.main(["--reference", str(reference), "--synthetic", str(corpus), "--out",
+                        str(out), "--no-network"]) == 0
+    printed = capsys.readouterr().out
+    assert "MFCC statistics + logistic regression" in printed and "Reference: 3 real" in printed
+    for name in ("spectra", "statistics", "gaps"):
+        assert (out / f"realism_{name}.png").stat().st_size > 10_000, name
+    assert script.main(["--reference", str(tmp_path / "nowhere"), "--synthetic", str(corpus),
+                        "--out", str(out), "--no-network"]) == 2
+    assert "reference recordings not found" in capsys.readouterr().err
