@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.signal
 
+from .audio import _check_sr as _audio_check_sr
 from .audio import _ffmpeg_exe, _read_ffmpeg, _read_soundfile, _SOUNDFILE_EXTENSIONS, \
     load_clip, split_blocks
 from .config import AudioConfig
@@ -81,8 +82,7 @@ _ONSET_HOP = 512
 
 
 def _check_sr(sr) -> int:
-    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr <= 0:
-        raise ParameterError(f"sr must be a positive integer (Hz), got {sr!r}")
+    sr = _audio_check_sr(sr)
     if sr < 8000:
         raise ParameterError(f"sr={sr} Hz is too low for crowd statistics (at least 8000 Hz)")
     return int(sr)

@@ -156,10 +156,6 @@ def collect_reference(
                      folder=out_dir / "collection")
 
 
-def _kept(blocks: pd.DataFrame) -> pd.DataFrame:
-    return blocks[blocks["kept"].astype(bool)].reset_index(drop=True)
-
-
 @dataclass
 class Transfer:
     """What :func:`transfer_scores` returns.
@@ -384,7 +380,7 @@ def realism_check(
     for name, clips in (("synthetic", synthetic_clips), ("reference", ref.clips)):
         done = preprocess(clips, out_dir / name, config=config, cache_dir=cache_dir,
                           progress=progress)
-        blocks = _kept(done.blocks)
+        blocks = done.kept
         blocks["image_path"] = [f"{name}/{p}" for p in blocks["image_path"]]
         sides[name] = blocks
     train = balance(sides["synthetic"], seed=seed)[0].reset_index(drop=True)
