@@ -11,7 +11,7 @@ import soundfile as sf
 
 from crowdnb.errors import DataError
 from crowdnb.realism import (EMOTIONS, collect_reference, largest_gaps, method_table,
-                             realism_check, realism_markdown)
+                             realism_check, realism_markdown, seed_table)
 
 SR = 16000
 
@@ -146,6 +146,24 @@ def test_the_network_path_trains_on_one_side_and_scores_the_other(tmp_path):
 
 
 
+def test_the_seed_table_gives_each_seed_and_the_spread(check):
+    import copy
+    import dataclasses
+
+    result, _ = check
+    other = dataclasses.replace(result, metrics=copy.deepcopy(result.metrics))
+    method = "MFCC statistics + logistic regression"
+    other.metrics[method]["balanced_accuracy"] = 0.25
+    table = seed_table({3: result, 8: other}).set_index("method")
+    first = result.metrics[method]["balanced_accuracy"]
+    assert table.loc[method, "seed 3"] == pytest.approx(first)
+    assert table.loc[method, "seed 8"] == 0.25
+    assert table.loc[method, "mean"] == pytest.approx((first + 0.25) / 2)
+    assert table.loc[method, "min"] == 0.25 and table.loc[method, "max"] == pytest.approx(first)
+    assert table.loc[method, "seeds above 0.6"] == f"{int(first >= 0.6)} of 2"
+    assert table.loc["constant classifier", "chance"] == pytest.approx(1 / 3)
+
+
 def test_the_command_line_check_writes_its_tables_and_figures(tmp_path, capsys):
     import importlib.util
 
@@ -168,3 +186,10 @@ def test_the_command_line_check_writes_its_tables_and_figures(tmp_path, capsys):
     assert script.main(["--reference", str(tmp_path / "nowhere"), "--synthetic", str(corpus),
                         "--out", str(out), "--no-network"]) == 2
     assert "reference recordings not found" in capsys.readouterr().err
+    assert script._seed_list("0-2") == [0, 1, 2] and script._seed_list("4,1") == [4, 1]
+    with pytest.raises(SystemExit):
+        script.main(["--reference", str(reference), "--seeds", "one"])
+    assert "--seeds 'one': give a range" in capsys.readouterr().err
+    assert script.main(["--reference", str(reference), "--synthetic", str(corpus),
+                        "--seeds", "0-1"]) == 2
+    assert "cannot be used with --synthetic" in capsys.readouterr().err
