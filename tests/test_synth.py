@@ -434,3 +434,36 @@ def test_command_line_renders_a_collection(tmp_path, capsys):
                              "--set", "loudness=3"])
     with pytest.raises(ParameterError, match="loudness"):
         bad.func(bad)
+
+
+def test_voices_reach_the_crowds_microphone_with_their_sound_powers_spectrum():
+    """On-axis speech spectra less the talker's directivity index, octave by octave."""
+    from scipy.signal import sosfreqz
+
+    from crowdnb.synth.venue import OCTAVE_BANDS_HZ, VOICE_DI_DB, voice_power_sos
+
+    bands = OCTAVE_BANDS_HZ[1:8]  # 125 Hz .. 8 kHz
+    _, h = sosfreqz(voice_power_sos(44100), worN=bands, fs=44100)
+    assert np.allclose(20 * np.log10(np.abs(h)), -np.asarray(VOICE_DI_DB), atol=0.5)
+
+
+def test_only_the_voices_of_a_mix_are_heard_with_directivity():
+    from scipy.signal import welch
+
+    from crowdnb.synth.venue import Mix, draw_venue
+
+    sr, n = 16000, 16000
+    venue = draw_venue(np.random.default_rng(0), "room", variability=0.0)
+    ir = np.zeros(64)
+    ir[0] = 1.0
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(n)
+    levels = {}
+    for voice in (False, True):
+        mix = Mix(n, sr, venue)
+        mix.add(x, distance_m=1.0, voice=voice)
+        y = mix.render(ir)
+        f, p = welch(y, sr, nperseg=1024)
+        levels[voice] = {b: 10 * np.log10(p[(f > b / 1.4) & (f < b * 1.4)].mean()) for b in (250, 4000)}
+    assert abs(levels[True][250] - levels[False][250] + 1.5) < 0.5
+    assert abs(levels[True][4000] - levels[False][4000] + 4.9) < 0.7

@@ -218,6 +218,21 @@ def peaking_sos(f0_hz: float, gain_db: float, q: float, sr: float) -> np.ndarray
     return np.concatenate([b / den[0], den / den[0]])[None, :]
 
 
+def high_shelf_sos(f0_hz: float, gain_db: float, sr: float) -> np.ndarray:
+    """One high-shelf biquad (Bristow-Johnson's cookbook, slope 1) as a [1, 6] sos:
+    unity below ``f0_hz``, ``gain_db`` well above, half of it at ``f0_hz``."""
+    f0_hz = min(f0_hz, 0.45 * sr)
+    a = 10.0 ** (gain_db / 40.0)
+    w0 = 2.0 * np.pi * f0_hz / sr
+    cw, alpha = np.cos(w0), np.sin(w0) / np.sqrt(2.0)
+    sa = 2.0 * np.sqrt(a) * alpha
+    b = a * np.array([(a + 1) + (a - 1) * cw + sa, -2 * ((a - 1) + (a + 1) * cw),
+                      (a + 1) + (a - 1) * cw - sa])
+    den = np.array([(a + 1) - (a - 1) * cw + sa, 2 * ((a - 1) - (a + 1) * cw),
+                    (a + 1) - (a - 1) * cw - sa])
+    return np.concatenate([b / den[0], den / den[0]])[None, :]
+
+
 def add_at(out: np.ndarray, x: np.ndarray, start: int) -> None:
     """Add ``x`` into ``out`` from sample ``start``, clipping at both ends (in place)."""
     if start >= len(out) or start + len(x) <= 0:

@@ -145,7 +145,7 @@ RECIPES: dict[str, dict[str, Ingredient]] = {
         "boo": _ing(1.0, 0.75, 8.0), "whistle": _ing(0.7, 0.35, 4.0, 0.8),
         "shout": _ing(0.6, 0.3, 3.0, 0.5), "chant": _ing(0.35, 0.3, 10.0, 0.6),
         "babble": _ing(0.4, 0.4, 8.0, 0.5), "applause": _ing(0.15, 0.1, 3.0, 0.3),
-        "drum": _ing(0.15, 0.3, 10.0, 0.5), "horn": _ing(0.15, 0.15, 3.0, 0.5),
+        "drum": _ing(0.05, 0.3, 10.0, 0.5), "horn": _ing(0.15, 0.15, 3.0, 0.5),
         "scream": _ing(0.1, 0.1, 2.0, 0.4), "cheer": _ing(0.05, 0.1, 3.0, 0.3),
         "laughter": _ing(0.05, 0.1, 3.0, 0.3), "banging": _ing(0.1, 0.15, 3.0, 0.3),
         "bangs": _ing(0.05, 0.1, 2.0, 0.3), "siren": _ing(0.02, 0.2, 8.0, 0.3),
@@ -439,7 +439,7 @@ class _Scene:
         y = _voices.babble_bed(self.rng, self.n, self.sr, effort=effort, level_db=level,
                                modulation_depth=modulation)
         self.mix.add_diffuse(y, direct_gain=np.sqrt(self.bed_direct),
-                             reverb_gain=np.sqrt(self.bed_reverb))
+                             reverb_gain=np.sqrt(self.bed_reverb), voice=True)
 
     def chorus(self, vowel_knots, effort: float, power: np.ndarray, *,
                f0_hz: float | None = None) -> None:
@@ -449,7 +449,7 @@ class _Scene:
         y = _voices.vowel_bed(self.rng, self.n, self.sr, vowel_knots=vowel_knots, effort=effort,
                               level_db=np.where(power > 1e-6, level, -np.inf), f0_hz=f0_hz)
         self.mix.add_diffuse(y, direct_gain=np.sqrt(self.bed_direct),
-                             reverb_gain=np.sqrt(self.bed_reverb))
+                             reverb_gain=np.sqrt(self.bed_reverb), voice=True)
 
     def people(self, make, activity: np.ndarray, *, count: int, mean_gap_s: float,
                max_utterances: int = 400) -> int:
@@ -467,7 +467,7 @@ class _Scene:
                 a = float(self.at(t, activity))
                 if a > 0.02 and self.rng.random() < a:
                     y = make(self.rng, spk)
-                    self.mix.add(y, distance_m=r, start=int(t * self.sr))
+                    self.mix.add(y, distance_m=r, start=int(t * self.sr), voice=True)
                     total += 1
                     t += len(y) / self.sr + self.rng.exponential(mean_gap_s)
                 else:
@@ -521,7 +521,7 @@ class _Scene:
                     y = _voices.chant_phrase(self.rng, spk, sr=self.sr, notes=notes,
                                              key_hz=crowd.key_hz, effort=effort,
                                              sung=crowd.sung)
-                    self.mix.add(y, distance_m=r, start=int(s * self.sr))
+                    self.mix.add(y, distance_m=r, start=int(s * self.sr), voice=True)
         beats = np.concatenate([s + np.arange(0.0, period, beat) for s in starts])
         if claps:
             act = np.clip(activity, 0.0, 1.0)

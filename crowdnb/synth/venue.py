@@ -45,6 +45,7 @@ from .dsp import (
     add_at,
     butter_sos,
     db_to_amp,
+    high_shelf_sos,
     peaking_sos,
     sosfilt,
 )
@@ -385,35 +386,64 @@ class Mix:
 
     def __init__(self, n: int, sr: int, venue: Venue):
         self.n, self.sr, self.venue = n, sr, venue
-        self.near = np.zeros(n)
-        self.far = np.zeros(n)
-        self.wet = np.zeros(n)
+        self.buses = {(kind, voice): np.zeros(n) for kind in ("near", "far", "wet")
+                      for voice in (False, True)}
         self.far_distance_m = 60.0
 
     def add(self, x: np.ndarray, *, distance_m: float, start: int = 0,
-            reverb: float = 1.0) -> None:
-        """Add a source at ``distance_m`` starting at sample ``start``."""
+            reverb: float = 1.0, voice: bool = False) -> None:
+        """Add a source at ``distance_m`` starting at sample ``start``; ``voice``: a
+        human voice, heard with its directivity (:func:`voice_power_sos`)."""
         r = max(float(distance_m), 0.3)
-        add_at(self.far if r > self.FAR_M else self.near, x / r, start)
-        add_at(self.wet, x * (reverb / self.venue.critical_distance_m), start)
+        add_at(self.buses["far" if r > self.FAR_M else "near", voice], x / r, start)
+        add_at(self.buses["wet", voice], x * (reverb / self.venue.critical_distance_m), start)
 
     def add_diffuse(self, x: np.ndarray, *, direct_gain: float, reverb_gain: float,
-                    far: bool = True) -> None:
+                    far: bool = True, voice: bool = False) -> None:
         """Add a spatially spread source (a crowd bed) with precomputed gains."""
-        bus = self.far if far else self.near
-        bus += x * direct_gain
-        self.wet += x * reverb_gain
+        self.buses["far" if far else "near", voice] += x * direct_gain
+        self.buses["wet", voice] += x * reverb_gain
+
+    def _bus(self, kind: str) -> np.ndarray:
+        """A bus's sources, the voices among them through :func:`voice_power_sos`."""
+        voices = self.buses[kind, True]
+        if not np.any(voices):
+            return self.buses[kind, False]
+        return self.buses[kind, False] + sosfilt(voice_power_sos(self.sr), voices)
 
     def render(self, ir: np.ndarray) -> np.ndarray:
         """Direct sound plus reverberation: the sound field at the microphone (Pa)."""
-        far = self.far
+        near, far, wet = (self._bus(kind) for kind in ("near", "far", "wet"))
         if np.any(far):
             fc = air_absorption_cutoff_hz(self.far_distance_m)
             if fc < 0.45 * self.sr:
                 a = np.exp(-2.0 * np.pi * fc / self.sr)
                 far = scipy.signal.lfilter([1.0 - a], [1.0, -a], far)
-        wet = scipy.signal.fftconvolve(self.wet, ir)[: self.n] if np.any(self.wet) else 0.0
-        return self.near + far + wet
+        wet = scipy.signal.fftconvolve(wet, ir)[: self.n] if np.any(wet) else 0.0
+        return near + far + wet
+
+
+#: A talker's directivity index (dB) in octave bands 125 Hz-8 kHz: how far the
+#: level on the mouth's axis, where speech spectra are measured (ANSI S3.5),
+#: exceeds the average over all directions; about 1.5 dB at low frequencies
+#: rising to 6-7 dB at 8 kHz, as the head and the mouth opening beam the high
+#: frequencies forwards (Chu & Warnock 2002; Monson et al. 2012).
+VOICE_DI_DB = (1.5, 1.5, 1.6, 2.5, 4.2, 4.9, 6.5)
+
+
+def voice_power_sos(sr: int) -> np.ndarray:
+    """From the on-axis spectrum of a voice to the one a crowd's microphone hears.
+
+    People in a crowd face every way and the reverberant field collects the
+    sound they radiate in all directions, so a voice reaches the microphone
+    with its sound power's spectrum: the on-axis one less the directivity
+    index (:data:`VOICE_DI_DB`), a gain of -1.5 dB and two high shelves
+    (-3 dB above 1.2 kHz, -2.5 dB more above 6 kHz) that follow the index
+    within 0.5 dB from 125 Hz to 8 kHz.
+    """
+    sos = np.concatenate([high_shelf_sos(1200.0, -3.0, sr), high_shelf_sos(6000.0, -2.5, sr)])
+    sos[0, :3] *= db_to_amp(-VOICE_DI_DB[0])
+    return sos
 
 
 def recording_chain(
