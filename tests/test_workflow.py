@@ -312,6 +312,21 @@ def test_files_read_from_outside_the_run_are_inputs(finished, tmp_path):
         _run(project, overrides=[f"data_path={tmp_path / 'nowhere'}"])
 
 
+def test_the_audio_a_csv_list_names_are_inputs_too(finished, tmp_path):
+    project, _ = finished
+    data = tmp_path / "listed"
+    (data / "audio").mkdir(parents=True)
+    (data / "audio" / "one.wav").write_bytes(b"1")
+    (data / "list.csv").write_text("file,label\naudio/one.wav,joy\nhttp://127.0.0.1/x.wav,joy\n")
+    override = [f"data_path={data / 'list.csv'}"]
+    assert _run(project, overrides=override) == ["d_side"]
+    assert _run(project, overrides=override) == []
+    (data / "audio" / "one.wav").write_bytes(b"one, edited")  # a listed file changed in place
+    assert _run(project, overrides=override) == ["d_side"]
+    (data / "audio" / "other.wav").write_bytes(b"2")  # not in the list: not an input
+    assert _run(project, overrides=override) == []
+
+
 def test_deleting_an_output_reruns_its_stage(finished):
     project, _ = finished
     (project / "runs" / "default" / "b_middle" / "model.pt").unlink()

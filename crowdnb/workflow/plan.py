@@ -172,12 +172,43 @@ def _input_files(kind: str, value: Any, *, stage: str, name: str, root: Path) ->
     path = Path(os.path.expanduser(text))
     path = path if path.is_absolute() else root / path
     if path.is_file():
-        return [str(path.resolve())]
+        return [str(path.resolve()), *_listed_files(path)]
     if path.is_dir():
         return sorted(str(p.resolve()) for p in path.rglob("*")
                       if p.is_file() and not any(part.startswith(".")
                                                  for part in p.relative_to(path).parts))
     raise ParameterError(f"{stage}: parameter {name!r} names {text!r}, which does not exist")
+
+
+# What a list of recordings names: the audio the collectors read (audio.py's
+# libsndfile formats, and those it hands to ffmpeg).
+_LISTED_SUFFIXES = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
+                    ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".m4a", ".aac", ".mp4",
+                    ".webm", ".wma")
+
+
+def _listed_files(path: Path) -> list[str]:
+    """The local audio files a CSV list names (absolute, or relative to its folder).
+
+    A recordings list is read with the files it names, so editing one of them
+    is a change of the stage's input, as editing a file of a folder is.
+    """
+    import csv
+
+    if path.suffix.lower() != ".csv":
+        return []
+    found = set()
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        for row in csv.reader(handle):
+            for cell in row:
+                cell = cell.strip()
+                if "://" in cell or not cell.lower().endswith(_LISTED_SUFFIXES):
+                    continue
+                named = Path(os.path.expanduser(cell))
+                named = named if named.is_absolute() else path.parent / named
+                if named.is_file():
+                    found.add(str(named.resolve()))
+    return sorted(found)
 
 
 @dataclass
