@@ -591,7 +591,7 @@ def statistics_table(clips: pd.DataFrame, *, sr: int = _AUDIO.sr,
         raise DataError(f"clips table lacks column(s) {sorted(missing)}")
     rows = clips.itertuples(index=False)
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # not tqdm.auto: it warns inside notebooks
 
         rows = tqdm(rows, total=len(clips), desc="crowd statistics", unit="clip")
     has_event = "event_id" in clips.columns

@@ -110,6 +110,15 @@ def test_parse_override_follows_field_types():
         parse_override("goals=many")
 
 
+def test_diverse_preset_is_the_papers_audio_in_three_times_the_events():
+    paper, diverse = make_params("paper"), make_params("diverse")
+    for label in ("joy", "anger", "neutral"):
+        assert len(diverse.durations(label)) == 3 * len(paper.durations(label))
+        assert sum(diverse.durations(label)) == pytest.approx(sum(paper.durations(label)), abs=0.01)
+    events = {t["event_id"] for t in plan_clips(diverse, seed=0, study="emotions")}
+    assert len(events) == 54
+
+
 def test_paper_preset_gives_the_papers_balanced_block_count():
     params = make_params("paper")
     counts = {label: len(params.durations(label)) for label in ("joy", "anger", "neutral")}

@@ -43,7 +43,8 @@ def collect_synthetic(
         no_goal), each a collection with ``clips.csv``, ``card.md``,
         ``collection_report.csv`` and ``audio/``.
     preset : str
-        The synthesizer's preset (``"paper"`` or ``"smoke"``).
+        The synthesizer's preset (``"paper"``, ``"diverse"`` or ``"smoke"``:
+        :data:`crowdnb.synth.PRESETS`).
     seed : int >= 0
         Seed of the synthesis.
     study : str

@@ -203,8 +203,9 @@ def synthesize(
         ``clips.csv``, ``card.md`` and ``audio/*.wav``).
     preset : str
         ``"paper"`` (18 emotion clips sized to give the paper's 678 balanced
-        blocks, and a match of 8 goals and 9 misses) or ``"smoke"`` (a few
-        seconds per class, for tests and CI).
+        blocks, and a match of 8 goals and 9 misses), ``"diverse"`` (the same
+        audio per class in 54 events) or ``"smoke"`` (a few seconds per
+        class, for tests and CI).
     seed : int >= 0
         The same seed and parameters give byte-identical files.
     study : str
