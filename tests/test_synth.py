@@ -476,3 +476,22 @@ def test_only_the_voices_of_a_mix_are_heard_with_directivity():
         levels[voice] = {b: 10 * np.log10(p[(f > b / 1.4) & (f < b * 1.4)].mean()) for b in (250, 4000)}
     assert abs(levels[True][250] - levels[False][250] + 1.5) < 0.5
     assert abs(levels[True][4000] - levels[False][4000] + 4.9) < 0.7
+
+
+def test_a_class_s_recording_chains_are_stratified_over_its_events():
+    """Three neutral events: one in each third of every stratified draw, for any seed."""
+    from crowdnb.synth.venue import STRATIFIED, draw_venue
+
+    params = make_params("paper")
+    for seed in range(20):
+        neutral = [t for t in plan_clips(params, seed=seed, study="emotions")
+                   if t["label"] == "neutral"]
+        for name in STRATIFIED:
+            thirds = sorted(int(3 * t["strata"][name]) for t in neutral)
+            assert thirds == [0, 1, 2], (seed, name)
+    rng = np.random.default_rng(0)
+    bright = draw_venue(rng, "hall", strata={"hf_rolloff": 0.1, "highpass": 0.0, "lowpass": 0.9})
+    dull = draw_venue(rng, "hall", strata={"hf_rolloff": 0.999, "highpass": 0.999, "lowpass": 0.01})
+    assert bright.hf_rolloff_hz == 40000.0 and dull.hf_rolloff_hz == pytest.approx(2000.0, rel=0.01)
+    assert bright.highpass_hz == pytest.approx(20.0) and dull.highpass_hz == pytest.approx(300.0, rel=0.01)
+    assert bright.lowpass_hz > 18000.0 and dull.lowpass_hz < 4000.0

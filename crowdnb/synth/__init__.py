@@ -63,17 +63,27 @@ def plan_clips(params: SynthParams, *, seed: int, study: str) -> list[dict]:
     Every clip's random stream is derived from ``(seed, kind, class, index)``
     with :class:`numpy.random.SeedSequence`, so a clip does not depend on the
     order of rendering nor on how many clips the other classes have.
+
+    The recording chain's spectral draws (:data:`crowdnb.synth.venue.STRATIFIED`)
+    are stratified over each class's events, a Latin hypercube: with ``k``
+    events, each draw's range is cut into ``k`` equal strata and each event
+    gets a different one (``strata``). A class of three events then has one
+    bright, one middling and one dull recording chain instead of, one seed in
+    sixty, three bright ones that a network would learn as the class; the
+    distribution of each draw over many events is unchanged.
     """
     tasks: list[dict] = []
     if study == "emotions":
         for label in ("joy", "anger", "neutral"):
             code = _LABEL_CODE[label]
-            for i, dur in enumerate(params.durations(label)):
+            durations = params.durations(label)
+            strata = _event_strata(seed, code, -(-len(durations) // params.clips_per_event))
+            for i, dur in enumerate(durations):
                 j = i // params.clips_per_event
                 tasks.append(dict(
                     study=study, clip_id=f"synth-{label}-{i:02d}",
                     event_id=f"synth-{label}-event{j:02d}", label=label, duration_s=float(dur),
-                    event_key=(1, code, j), clip_key=(2, code, i),
+                    event_key=(1, code, j), clip_key=(2, code, i), strata=strata[j],
                 ))
     elif study == "football":
         plan = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(4,)))
@@ -96,6 +106,16 @@ def plan_clips(params: SynthParams, *, seed: int, study: str) -> list[dict]:
     return tasks
 
 
+def _event_strata(seed: int, code: int, n_events: int) -> list[dict[str, float]]:
+    """Per event of a class, a uniform variate in a stratum of its own for each stratified draw."""
+    from .venue import STRATIFIED
+
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(6, code)))
+    columns = {name: (rng.permutation(n_events) + rng.random(n_events)) / n_events
+               for name in STRATIFIED}
+    return [{name: float(columns[name][j]) for name in STRATIFIED} for j in range(n_events)]
+
+
 def render_clip(task: dict, params: SynthParams, *, seed: int) -> tuple[np.ndarray, dict]:
     """Render one planned clip (see :func:`plan_clips`) to samples in [-1, 1].
 
@@ -111,7 +131,8 @@ def render_clip(task: dict, params: SynthParams, *, seed: int) -> tuple[np.ndarr
     event_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=task["event_key"]))
     clip_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=task["clip_key"]))
     if task["study"] == "emotions":
-        event = scenes.make_event(task["event_id"], task["label"], event_rng, params=params, sr=sr)
+        event = scenes.make_event(task["event_id"], task["label"], event_rng, params=params, sr=sr,
+                                  strata=task.get("strata"))
         y, info = scenes.render_emotion_clip(event, task["duration_s"], params=params,
                                              rng=clip_rng, sr=sr)
     else:

@@ -348,8 +348,12 @@ def _geometry(venue: Venue, *, explicit: int = 6, share: float = 0.5):
     return r_eff, float(direct), float(reverb), float(big_r)
 
 
-def make_event(event_id: str, label: str, rng: np.random.Generator, *, params, sr: int) -> Event:
-    """Draw an event of a class: its scene, venue (by the scene's blended odds), crowd, IR, calibration."""
+def make_event(event_id: str, label: str, rng: np.random.Generator, *, params, sr: int,
+               strata: dict[str, float] | None = None) -> Event:
+    """Draw an event of a class: its scene, venue (by the scene's blended odds), crowd, IR, calibration.
+
+    ``strata`` fixes the recording chain's stratified draws (:func:`crowdnb.synth.venue.draw_venue`).
+    """
     scenes = SCENES[label]
     names = list(scenes)
     scene = names[0] if len(names) == 1 else str(
@@ -360,7 +364,7 @@ def make_event(event_id: str, label: str, rng: np.random.Generator, *, params, s
     kind = str(rng.choice(kinds, p=p / p.sum()))
     venue = draw_venue(rng, kind, variability=params.event_variability, t60_s=params.t60_s,
                        crowd_size=params.crowd_size, mic_distance_m=params.mic_distance_m,
-                       background_snr_db=params.background_snr_db)
+                       background_snr_db=params.background_snr_db, strata=strata)
     o = params.class_overlap
     dens, size = ((1 - o) * np.array(CLASS_CROWD[scene])
                   + o * np.mean([_class_mean(CLASS_CROWD, c) for c in CLASSES], axis=0))

@@ -53,6 +53,7 @@ from .events import BackgroundShape, draw_background_shape
 
 __all__ = [
     "VENUE_KINDS",
+    "STRATIFIED",
     "OCTAVE_BANDS_HZ",
     "Venue",
     "draw_venue",
@@ -62,6 +63,9 @@ __all__ = [
     "Mix",
     "recording_chain",
 ]
+
+#: The recording chain's draws that :func:`draw_venue` takes from ``strata``.
+STRATIFIED = ("lowpass", "hf_rolloff", "highpass")
 
 #: Octave-band centres of the impulse response, Hz.
 OCTAVE_BANDS_HZ = np.array([63.0, 125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0])
@@ -184,6 +188,7 @@ def draw_venue(
     crowd_size: float | None = None,
     mic_distance_m: float | None = None,
     background_snr_db: float | None = None,
+    strata: dict[str, float] | None = None,
 ) -> Venue:
     """Draw an event's venue and recording chain.
 
@@ -197,12 +202,23 @@ def draw_venue(
         differs), 1 the spread of real recordings as far as we know it.
     t60_s, crowd_size, mic_distance_m, background_snr_db : float, optional
         Fix these instead of drawing them.
+    strata : dict of str to float in [0, 1), optional
+        The uniform variates of the recording chain's draws that shape a
+        spectrum most (:data:`STRATIFIED`: the codec's band limit, the
+        high-frequency roll-off, the microphone's high-pass), given instead
+        of drawn: :func:`crowdnb.synth.plan_clips` stratifies them over a
+        class's events, so that each class spans their distributions however
+        few its events are.
     """
     spec = VENUE_KINDS[kind]
     v = float(variability)
+    strata = dict(strata or {})
 
-    def spread(lo: float, hi: float, *, log: bool = False) -> float:
-        u = 0.5 + v * (rng.random() - 0.5)
+    def uniform(name: str) -> float:
+        return float(strata[name]) if name in strata else float(rng.random())
+
+    def spread(lo: float, hi: float, *, log: bool = False, u: float | None = None) -> float:
+        u = 0.5 + v * ((rng.random() if u is None else u) - 0.5)
         u = min(max(u, 0.0), 1.0)
         if log:
             return float(np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo))))
@@ -232,7 +248,7 @@ def draw_venue(
     # Published crowd audio is often resampled or narrow-band: of the reference
     # recordings the realism check was calibrated on, one in five had a
     # bandwidth of 11 kHz or less (a 22.05 kHz and an 8 kHz file).
-    u = rng.random()
+    u = uniform("lowpass")
     if u < 0.04:
         lowpass = rng.uniform(3400.0, 3900.0)  # telephone band, 8 kHz files
     elif u < 0.08:
@@ -250,8 +266,9 @@ def draw_venue(
     # spectra fall 10-35 dB from 2 to 8 kHz. Drawn for every class alike, so
     # that the slope tells nothing about the class: one event in four keeps
     # its top octaves, the others roll off from a corner between 2 and 9 kHz.
-    hf_rolloff = 40000.0 if (v == 0 or rng.random() < 0.25) else \
-        float(np.exp(rng.uniform(np.log(2000.0), np.log(9000.0))))
+    u = uniform("hf_rolloff")  # 0: none, then the corner falls from 9 to 2 kHz
+    hf_rolloff = 40000.0 if (v == 0 or u < 0.25) else \
+        float(np.exp(np.log(9000.0) - (u - 0.25) / 0.75 * np.log(9000.0 / 2000.0)))
     eq = tuple((float(np.exp(rng.uniform(np.log(800.0), np.log(9000.0)))),
                 float(v * rng.uniform(-4.0, 4.0)), float(rng.uniform(0.7, 3.0)))
                for _ in range(3))
@@ -271,7 +288,7 @@ def draw_venue(
         wind_db=wind,
         # from a measurement microphone's 20 Hz to a phone's or a sound
         # library's cut below 300 Hz, as in the reference recordings
-        highpass_hz=spread(20.0, 300.0, log=True),
+        highpass_hz=spread(20.0, 300.0, log=True, u=strata.get("highpass")),
         lowpass_hz=float(lowpass),
         eq=eq,
         agc_threshold_db=spread(-4.0, 6.0),
