@@ -69,7 +69,7 @@ def plan_clips(params: SynthParams, *, seed: int, study: str) -> list[dict]:
     events, each draw's range is cut into ``k`` equal strata and each event
     gets a different one (``strata``). A class of three events then has one
     bright, one middling and one dull recording chain instead of, one seed in
-    sixty, three bright ones that a network would learn as the class; the
+    64, three bright ones that a network would learn as the class; the
     distribution of each draw over many events is unchanged.
     """
     tasks: list[dict] = []
