@@ -813,7 +813,7 @@ def _crowd_bed(sc: "_Scene", event: Event, mix: _Mix) -> _Crowd:
             t += float(rng.uniform(0.8, 2.5))
         e_cheer = float(np.mean(efforts["cheer"]))
         sc.chorus(knots, e_cheer, np.maximum(cheer_share, 1e-12),
-                  f0_hz=120.0 * 2.0 ** (float(_voices._f0_rise(e_cheer)) / 12.0))
+                  f0_hz=_voices.crowd_f0_hz(e_cheer))
     if power.max() > 0:
         bed_effort = weighted / np.maximum(power, 1e-30)
         share_total = power / 10.0 ** (_voices.effort_level_db(bed_effort) / 10.0)
@@ -855,7 +855,7 @@ def _near_voices(sc: "_Scene", mix: _Mix, crowd: _Crowd, sr: int) -> None:
         e_boo = float(np.clip(eff_mean, 2.0, 3.0))
         # booers lower their voices a few semitones below the effort's pitch (voices.boo)
         sc.chorus([(0.0, "boo"), (sc.duration, "boo")], e_boo, 0.3 * k["boo"] * wave + 1e-12,
-                  f0_hz=120.0 * 2.0 ** ((float(_voices._f0_rise(e_boo)) - 2.5) / 12.0))
+                  f0_hz=_voices.crowd_f0_hz(e_boo, offset_st=-2.5))
         sc.people(lambda r, s: _voices.boo(r, s, sr=sr, effort=e_boo), wave,
                   count=count("boo", 2, _EXPLICIT["boo"]), mean_gap_s=0.4)
 

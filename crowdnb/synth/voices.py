@@ -64,6 +64,7 @@ __all__ = [
     "Speaker",
     "draw_speaker",
     "effort_level_db",
+    "crowd_f0_hz",
     "speech_spectrum_db",
     "glottal_source",
     "formant_filter",
@@ -135,6 +136,13 @@ def effort_level_db(effort) -> np.ndarray:
 
 def _f0_rise(effort) -> np.ndarray:
     return np.interp(effort, _EFFORTS, _F0_RISE_ST)
+
+
+def crowd_f0_hz(effort: float, *, offset_st: float = 0.0) -> float:
+    """The pitch a crowd's men converge on at a vocal effort: 120 Hz at normal
+    effort, raised by the effort (an octave for a full shout), shifted by
+    ``offset_st`` semitones."""
+    return float(120.0 * 2.0 ** ((float(_f0_rise(effort)) + offset_st) / 12.0))
 
 
 def speech_spectrum_db(effort: float) -> tuple[np.ndarray, np.ndarray]:
@@ -828,7 +836,7 @@ def vowel_bed(
     # voices have no energy below their fundamental: the lowest f0 of the crowd
     # (men's, raised by the effort) bounds the chorus from below, where white
     # noise alone would put a shelf of rumble down to 20 Hz
-    low_f0 = 0.85 * 120.0 * 2.0 ** (float(_f0_rise(effort)) / 12.0)
+    low_f0 = 0.85 * crowd_f0_hz(effort)
     src = scipy.signal.sosfilt(scipy.signal.butter(4, low_f0, "highpass", fs=sr, output="sos"), src)
     if f0_hz is not None and harmonic_share > 0:
         m = int(np.ceil(n / sr * CTRL_RATE)) + 1
