@@ -11,7 +11,7 @@ import soundfile as sf
 
 from crowdnb.errors import DataError
 from crowdnb.realism import (EMOTIONS, collect_reference, largest_gaps, method_table,
-                             realism_check, realism_markdown, seed_table)
+                             mean_gap, realism_check, realism_markdown, seed_table)
 
 SR = 16000
 
@@ -162,6 +162,8 @@ def test_the_seed_table_gives_each_seed_and_the_spread(check):
     assert table.loc[method, "min"] == 0.25 and table.loc[method, "max"] == pytest.approx(first)
     assert table.loc[method, "seeds above 0.6"] == f"{int(first >= 0.6)} of 2"
     assert table.loc["constant classifier", "chance"] == pytest.approx(1 / 3)
+    gap = result.comparison["cliffs_delta"].abs().mean()
+    assert 0 < gap <= 1 and mean_gap({3: result, 8: other}) == pytest.approx(gap)
 
 
 def test_the_command_line_check_writes_its_tables_and_figures(tmp_path, capsys):
