@@ -288,7 +288,7 @@ def draw_venue(
         wind_db=wind,
         # from a measurement microphone's 20 Hz to a phone's or a sound
         # library's cut below 300 Hz, as in the reference recordings
-        highpass_hz=spread(20.0, 300.0, log=True, u=strata.get("highpass")),
+        highpass_hz=spread(20.0, 300.0, log=True, u=uniform("highpass")),
         lowpass_hz=float(lowpass),
         eq=eq,
         agc_threshold_db=spread(-4.0, 6.0),
