@@ -350,22 +350,32 @@ class TrainRecipe(_Config):
             raise ParameterError(f"drop_last must be true or false, got {self.drop_last!r}")
 
 
-    def from_scratch(self) -> "TrainRecipe":
-        """The recipe for AlexNet from random initialisation, derived a priori from this one.
+    def from_scratch(self, *, lr_per_image: float = 0.01 / 128,
+                     weight_decay: float = 5e-4) -> "TrainRecipe":
+        """The recipe for a network from random initialisation, derived a priori from this one.
 
         The paper's recipe fine-tunes: a learning rate of 1e-4 that leaves
         pretrained features nearly alone, and 20 times that for the one new
         layer. From random weights there is nothing to leave alone, and at
         1e-4 the network stays a constant classifier. This recipe is the one
-        AlexNet was trained from scratch with (Krizhevsky et al. 2012: SGD with
-        momentum 0.9, learning rate 0.01 for minibatches of 128, weight decay
-        5e-4), the learning rate scaled linearly to this minibatch (Goyal et
-        al. 2017's rule: 0.01 x 10 / 128 = 7.8e-4 for the paper's 10), one rate
-        for every layer. Epochs, minibatch and validation stay this recipe's.
-        It was fixed before any test result was seen; chapter 4's page says so.
+        the network was trained from scratch with on ImageNet, its learning
+        rate scaled linearly to this minibatch (Goyal et al. 2017's rule), one
+        rate for every layer. The defaults are AlexNet's (Krizhevsky et al.
+        2012: SGD with momentum 0.9, learning rate 0.01 for minibatches of
+        128, weight decay 5e-4: 0.01 x 10 / 128 = 7.8e-4 for the paper's 10);
+        each network's are in :data:`crowdnb.networks.NETWORKS`. Epochs,
+        minibatch and validation stay this recipe's. It was fixed before any
+        test result was seen; the training chapters say so.
+
+        Parameters
+        ----------
+        lr_per_image : float > 0
+            The published learning rate divided by its minibatch size.
+        weight_decay : float >= 0
+            The published L2 factor.
         """
-        return self.replace(lr=0.01 * self.batch_size / 128, new_layer_lr_factor=1.0,
-                            momentum=0.9, weight_decay=5e-4)
+        return self.replace(lr=lr_per_image * self.batch_size, new_layer_lr_factor=1.0,
+                            momentum=0.9, weight_decay=weight_decay)
 
 
 #: The paper's preprocessing and training recipe.

