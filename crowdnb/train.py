@@ -53,8 +53,9 @@ from .config import PreprocessConfig, TrainRecipe
 from .errors import DataError, ParameterError
 from .evaluation import evaluate_predictions
 from .files import atomic_path, write_json, write_table
-from .model import CHECKPOINT_FORMAT, NEW_LAYER, PRECISIONS, build_model, compute_context
+from .model import CHECKPOINT_FORMAT, PRECISIONS, build_model, compute_context
 from .model import image_normalization, model_input, predict_proba, prepare_model, resolve_device
+from .networks import NETWORKS, Network
 from .provenance import environment_info, library_versions
 from .splits import kept_blocks, temporal_leakage
 
@@ -183,6 +184,9 @@ class _Data:
     x_test: torch.Tensor
     y_test: torch.Tensor  # on the CPU: losses are computed there
     decode_s: float
+    #: turns a minibatch of ``x_train``/``x_test`` into the trained module's input
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None
+    frozen_s: float = 0.0
 
 
 def _check_blocks(blocks: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -268,11 +272,20 @@ def _torch_state(seed: int, deterministic: bool, num_threads: int | None,
             torch.set_num_threads(previous[4])
 
 
-def _param_groups(model: nn.Module, lr: float, factor: float, weight_decay: float) -> list[dict[str, Any]]:
-    """Four groups: (backbone | new layer) x (weights with L2 | biases without)."""
+def _param_groups(model: nn.Module, lr: float, factor: float, weight_decay: float, *,
+                  new_layer: str, trained: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Four groups: (backbone | new layer) x (weights with L2 | biases without).
+
+    With ``trained`` (name prefixes), only those parameters train; the others
+    are frozen (``requires_grad`` off). Batch-norm scales are weights here
+    (with L2) and their offsets biases (without).
+    """
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
-        new = name.startswith(NEW_LAYER + ".")
+        if trained is not None and not name.startswith(tuple(trained)):
+            param.requires_grad_(False)
+            continue
+        new = name.startswith(new_layer + ".")
         groups.setdefault((new, name.endswith("bias")), []).append(param)
     return [
         {"params": params, "lr": lr * (factor if new else 1.0), "weight_decay": 0.0 if bias else weight_decay,
@@ -287,7 +300,8 @@ def _sync(device: torch.device) -> None:
 
 
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
-             device: torch.device, batch_size: int, precision: str) -> dict[str, Any]:
+             device: torch.device, batch_size: int, precision: str,
+             prepare: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, Any]:
     """Score a set of images without dropout (the model is left in the mode it was in).
 
     Returns
@@ -297,7 +311,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
         ``loss`` (mean cross-entropy), ``accuracy``, ``seconds``.
     """
     t = time.perf_counter()
-    probs, logits = predict_proba(model, images, normalization=image_normalization(), device=device,
+    probs, logits = predict_proba(model, images, prepare=prepare, device=device,
                                   batch_size=batch_size, precision=precision)
     return {"probabilities": probs, "logits": logits,
             "loss": float(nn.functional.cross_entropy(torch.from_numpy(logits), labels).item()),
@@ -376,11 +390,10 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: _D
         Called after every iteration with the new history row (or None).
     """
     context = compute_context(precision, loop.device)
-    normalization = image_normalization()
     loss_fn = nn.CrossEntropyLoss()
     for b in range(iterations):
         index = order[b * batch_size:(b + 1) * batch_size]
-        inputs = model_input(data.x_train[index], normalization, precision)
+        inputs = data.prepare(data.x_train[index])
         targets = data.y_train[index]
         optimizer.zero_grad(set_to_none=True)
         with context:
@@ -421,6 +434,71 @@ def _predictions(data: _Data, probs: np.ndarray) -> pd.DataFrame:
     return table
 
 
+@dataclass
+class _Network:
+    """The network of one training, set up: what trains, with which recipe."""
+
+    model: nn.Module
+    trained: nn.Module  # the module the minibatches go through (the model, or its top)
+    groups: list[dict[str, Any]]
+    recipe: TrainRecipe
+    info: dict[str, Any]
+    fine_tune: str
+
+
+def _setup_network(data: _Data, recipe: TrainRecipe, *, network: str, fine_tune: str,
+                   weights: str | os.PathLike, on_missing_weights: str, seed: int,
+                   device: torch.device, precision: str, batch_size: int,
+                   progress: bool) -> _Network:
+    """Build the network, choose its recipe and trained layers, and prepare the inputs.
+
+    With ``fine_tune="top"``, ``data``'s images are replaced, in place, by the
+    outputs of the frozen early layers (computed once, in evaluation mode).
+    """
+    model, info = build_model(len(data.classes), network=network, weights=weights,
+                              on_missing_weights=on_missing_weights, seed=seed, progress=progress)
+    spec: Network = NETWORKS[info["network"]]
+    chosen = spec.fine_tune(fine_tune)
+    if fine_tune == "auto" and not info["pretrained"]:
+        chosen = "all"  # random early layers are nothing to keep
+    if info["from_scratch_recipe"]:
+        recipe = recipe.from_scratch(lr_per_image=spec.scratch_lr_per_image,
+                                     weight_decay=spec.scratch_weight_decay)
+    model = prepare_model(model, device, precision)
+    normalization = image_normalization(spec.name)
+    data.prepare = lambda x: model_input(x, normalization, precision)
+    trained, prefixes = model, None
+    if chosen == "top":
+        frozen, trained = spec.trunk(model)
+        prefixes = trained.prefixes
+        _freeze_inputs(data, frozen, batch_size=batch_size, precision=precision, device=device)
+    groups = _param_groups(model, recipe.lr, recipe.new_layer_lr_factor, recipe.weight_decay,
+                           new_layer=spec.new_layer, trained=prefixes)
+    return _Network(model, trained, groups, recipe, info, chosen)
+
+
+@torch.no_grad()
+def _freeze_inputs(data: _Data, frozen: nn.Module, *, batch_size: int, precision: str,
+                   device: torch.device) -> None:
+    """Replace the images by the frozen early layers' outputs (float32), once per image."""
+    t0 = time.perf_counter()
+    frozen.eval()
+    context = compute_context(precision, device)
+
+    def outputs(images: torch.Tensor) -> torch.Tensor:
+        chunks = []
+        for start in range(0, len(images), batch_size):
+            with context:
+                chunks.append(frozen(data.prepare(images[start:start + batch_size])).float())
+        return torch.cat(chunks)
+
+    data.x_train, data.x_test = outputs(data.x_train), outputs(data.x_test)
+    memory_format = torch.channels_last if precision == "bfloat16" and data.x_train.dim() == 4 \
+        else torch.contiguous_format
+    data.prepare = lambda x: x.contiguous(memory_format=memory_format)
+    data.frozen_s = time.perf_counter() - t0
+
+
 def train_model(
     train_blocks: pd.DataFrame,
     test_blocks: pd.DataFrame,
@@ -428,8 +506,10 @@ def train_model(
     image_root: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
     recipe: TrainRecipe = TrainRecipe(),
+    network: str = "alexnet",
+    fine_tune: str = "auto",
     weights: str | os.PathLike = "imagenet",
-    on_missing_weights: str = "scratch",
+    on_missing_weights: str = "packaged",
     seed: int = 0,
     device: str = "auto",
     deterministic: bool = False,
@@ -442,7 +522,7 @@ def train_model(
     leakage: Mapping[str, Any] | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Fine-tune AlexNet on the training blocks and evaluate it on the test blocks.
+    """Fine-tune an ImageNet network on the training blocks and evaluate it on the test blocks.
 
     Parameters
     ----------
@@ -457,11 +537,22 @@ def train_model(
         and checkpoint; None writes nothing.
     recipe : TrainRecipe
         The training recipe (default: the paper's).
+    network : str
+        The network (:data:`crowdnb.networks.NETWORKS`; the paper's is ``"alexnet"``).
+    fine_tune : {"auto", "all", "top"}
+        Which layers train (:data:`crowdnb.networks.FINE_TUNE`): ``"all"``, as
+        the paper; ``"top"``, the network's later layers and the new one, on
+        outputs of its frozen early layers computed once per image (exact:
+        the frozen layers see each image the same way every epoch);
+        ``"auto"``, the network's default from pretrained weights (AlexNet
+        all, EfficientNet-Lite0 top) and ``"all"`` from random weights.
     weights, on_missing_weights
         Initial weights, as :func:`crowdnb.model.build_model` takes them.
-        When the ImageNet weights are missing and ``on_missing_weights`` is
-        ``"scratch"``, the network trains with ``recipe.from_scratch()``
-        (recorded in the metrics' ``params``, with the recipe asked for).
+        When the ImageNet weights are missing, ``"packaged"`` fine-tunes
+        EfficientNet-Lite0 from its packaged ImageNet weights with this
+        recipe; ``"scratch"`` trains the network from random weights with
+        ``recipe.from_scratch()`` (recorded in the metrics' ``params``, with
+        the recipe asked for).
     seed : int
         Seed of the new layer's initialisation (and of the whole network from
         random weights), the shuffling, dropout, the validation subset and the
@@ -520,26 +611,24 @@ def train_model(
                              "minibatch would be left")
     per_epoch = n_train // recipe.batch_size if recipe.drop_last else math.ceil(n_train / recipe.batch_size)
     val_index = _validation_subset(len(data.test), recipe.validation_blocks, seed)
-    x_val, y_val = data.x_test[val_index.to(dev)], data.y_test[val_index]
+    y_val = data.y_test[val_index]
     loop = _Loop(per_epoch * recipe.epochs, recipe.validate_every, dev)
 
     with _torch_state(seed, bool(deterministic), num_threads, dev):
-        model, weights_info = build_model(len(data.classes), weights=weights,
-                                          on_missing_weights=on_missing_weights, seed=seed,
-                                          progress=progress)
-        asked = recipe
-        if weights_info["from_scratch_recipe"]:
-            recipe = recipe.from_scratch()
-        model = prepare_model(model, dev, precision)
-        groups = _param_groups(model, recipe.lr, recipe.new_layer_lr_factor, recipe.weight_decay)
+        net = _setup_network(data, recipe, network=network, fine_tune=fine_tune, weights=weights,
+                             on_missing_weights=on_missing_weights, seed=seed, device=dev,
+                             precision=precision, batch_size=eval_batch_size, progress=progress)
+        model, trained, groups, weights_info = net.model, net.trained, net.groups, net.info
+        asked, recipe = recipe, net.recipe
+        x_val = data.x_test[val_index.to(dev)]
         optimizer = torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum,
                                     fused=dev.type in ("cpu", "cuda"))
         shuffle = torch.Generator().manual_seed(seed)
 
         def validate(last: bool) -> tuple[dict[str, Any], int]:
             x, y = (data.x_test, data.y_test) if last else (x_val, y_val)
-            return evaluate(model, x, y, device=dev, batch_size=eval_batch_size,
-                            precision=precision), len(y)
+            return evaluate(trained, x, y, device=dev, batch_size=eval_batch_size,
+                            precision=precision, prepare=data.prepare), len(y)
 
         bar = tqdm(total=loop.n_iterations, desc="training", unit="it", disable=not progress)
 
@@ -548,23 +637,25 @@ def train_model(
             if row is not None:
                 bar.set_postfix(val_acc=f"{row['val_accuracy']:.3f}", val_loss=f"{row['val_loss']:.3f}")
 
-        model.train()
+        trained.train()
         loop.start()
         for epoch in range(1, recipe.epochs + 1):
             order = torch.randperm(n_train, generator=shuffle).to(dev)
-            train_one_epoch(model, optimizer, data, loop, epoch=epoch, order=order,
+            train_one_epoch(trained, optimizer, data, loop, epoch=epoch, order=order,
                             batch_size=recipe.batch_size, iterations=per_epoch,
                             precision=precision, validate=validate, on_step=on_step)
         bar.close()
         train_time_s = time.perf_counter() - loop.started
-        final = evaluate(model, data.x_test, data.y_test, device=dev, batch_size=eval_batch_size,
-                         precision=precision)
+        final = evaluate(trained, data.x_test, data.y_test, device=dev, batch_size=eval_batch_size,
+                         precision=precision, prepare=data.prepare)
         state_dict = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
     predictions = _predictions(data, final["probabilities"])
     params = {**recipe.to_dict(),
               "recipe": "from scratch" if weights_info["from_scratch_recipe"] else "as given",
               "asked_recipe": asked.to_dict(),
+              "network": weights_info["network"], "network_asked": network,
+              "fine_tune": net.fine_tune, "fine_tune_asked": fine_tune,
               "weights": str(weights), "on_missing_weights": on_missing_weights,
               "seed": seed, "device": str(device), "deterministic": bool(deterministic),
               "num_threads": num_threads, "precision": precision, "eval_batch_size": eval_batch_size,
@@ -581,8 +672,9 @@ def train_model(
         "files": dict(FILES),
     }
     checkpoint = {
-        "format": CHECKPOINT_FORMAT, "architecture": weights_info["architecture"],
-        "state_dict": state_dict, "classes": data.classes, "normalization": image_normalization(),
+        "format": CHECKPOINT_FORMAT, "network": weights_info["network"],
+        "architecture": weights_info["architecture"], "state_dict": state_dict,
+        "classes": data.classes, "normalization": image_normalization(weights_info["network"]),
         "image_size": [int(data.x_train.shape[2]), int(data.x_train.shape[3])],
         # the run's folders stay out: the same training gives the same bytes anywhere
         "preprocessing": metrics["preprocessing"],
@@ -614,6 +706,8 @@ def _record(data: _Data, loop: _Loop, final: dict[str, Any], weights_info: dict[
             "time_s": train_time_s, "train_steps_s": loop.train_steps_s,
             "validation_s": loop.validation_s, "n_validations": len(loop.history),
             "final_evaluation_s": final["seconds"], "decode_s": data.decode_s,
+            "frozen_layers_s": data.frozen_s,
+            "trained_parameters": sum(p.numel() for g in groups for p in g["params"]),
             "images_trained": loop.images,
             "train_images_per_s": loop.images / loop.train_steps_s if loop.train_steps_s > 0 else math.nan,
             "eval_images_per_s": len(data.test) / final["seconds"] if final["seconds"] > 0 else math.nan,
