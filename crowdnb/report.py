@@ -27,6 +27,7 @@ __all__ = [
     "verdict",
     "comparison",
     "guard_gap_sentence",
+    "paired_sentence",
     "card_markdown",
     "audio_excerpt",
 ]
@@ -60,10 +61,15 @@ def glue_markdown(name: str, text: str) -> None:
 
 
 def pretrained_admonition(metrics: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
-    """The MyST admonition that says whether ImageNet weights were really used.
+    """The MyST admonition that says which network was trained, and from which weights.
 
-    Generated from the ``pretrained`` field of the training metrics, never
-    typed, so the warning cannot be forgotten or go stale.
+    Generated from the training metrics (``pretrained``, ``weights_info``,
+    ``params``), never typed, so the warning cannot be forgotten or go stale.
+    Three cases: a network from random initialisation (a warning: not transfer
+    learning); the paper's method with another network than the one asked
+    for, because its ImageNet weights could not be had (a warning, in one
+    plain sentence, with the reason); the network asked for, from verified
+    ImageNet weights (a note).
 
     Parameters
     ----------
@@ -74,39 +80,81 @@ def pretrained_admonition(metrics: Mapping[str, Any] | Sequence[Mapping[str, Any
     Returns
     -------
     text : str
-        A warning admonition when any network started from random
-        initialisation, else a note; glue it with :func:`glue_markdown` and
-        show it with the ``{glue:md}`` directive (``:format: myst``).
+        A MyST admonition; glue it with :func:`glue_markdown` and show it with
+        the ``{glue:md}`` directive (``:format: myst``).
     """
     runs = [metrics] if isinstance(metrics, Mapping) else list(metrics)
     if not runs:
         raise DataError("pretrained_admonition: no training metrics given")
     scratch = [m for m in runs if not bool(m["pretrained"])]
     if scratch:
-        reasons = sorted({str(m.get("pretrained_reason") or "").strip() for m in scratch} - {""})
-        if len(runs) == 1:
-            which, result = "The network on this page", "a network"
-        else:
-            which, result = f"{len(scratch)} of the {len(runs)} networks on this page", "networks"
-        body = (
-            f"**Pretrained ImageNet weights were NOT used.** {which} started from **random "
-            "initialisation**, not from the ImageNet-pretrained AlexNet the paper fine-tunes: the "
-            f"results below are those of {result} trained from scratch on the spectrogram images, "
-            "not a reproduction of transfer learning."
-        )
-        if reasons:
-            body += "\n\nWhy: " + "; ".join(_portable(r) for r in reasons)
-        body += "\n\n" + _scratch_recipe(scratch)
-        body += ("\n\nTo use them on your machine, put `alexnet-owt-7be5be79.pth` (from "
-                 "<https://download.pytorch.org/models/alexnet-owt-7be5be79.pth>) in the folder "
-                 "`python -c \"import torch; print(torch.hub.get_dir())\"` prints, under "
-                 "`checkpoints/`, and run the study again.")
-        return (":::{admonition} Trained from random initialisation, not ImageNet weights\n"
-                f":class: warning\n{body}\n:::\n")
-    sources = sorted({str((m.get("weights_info") or {}).get("source") or "ImageNet") for m in runs})
+        return _scratch_admonition(runs, scratch)
+    infos = [m.get("weights_info") or {} for m in runs]
+    titles = sorted({str(i.get("title") or "AlexNet") for i in infos})
+    layers = _fine_tuned_layers(runs)
+    substituted = [i for i in infos if i.get("network_asked", i.get("network")) != i.get("network")]
+    if substituted:
+        asked = NETWORK_TITLES.get(str(substituted[0]["network_asked"]), substituted[0]["network_asked"])
+        why = _unavailable(str(substituted[0].get("reason") or "").split(";")[0])
+        return (f":::{{admonition}} The paper's method with {', '.join(titles)} instead of {asked}\n"
+                ":class: warning\n"
+                f"{asked}'s ImageNet weights could not be had where this book was built, so the "
+                f"networks on this page are {' and '.join(titles)}, fine-tuned from ImageNet weights "
+                f"that install with the project (checked by their SHA-256 and on photographs), "
+                f"with the paper's recipe{layers}: transfer learning as in the paper, with another "
+                f"network.\n\nWhy: {_portable(why)}.\n\n{_alexnet_howto()}\n:::\n")
     return (":::{admonition} ImageNet-pretrained weights\n:class: note\n"
-            "The networks on this page started from ImageNet-pretrained AlexNet weights "
-            f"({', '.join(sources)}) and were fine-tuned, as in the paper.\n:::\n")
+            f"The networks on this page are {' and '.join(titles)}, fine-tuned from ImageNet "
+            f"weights checked by their SHA-256 and on photographs, as in the paper{layers}.\n:::\n")
+
+
+def _unavailable(reason: str) -> str:
+    """Why weights were unavailable, in words (not an exception's text)."""
+    if "URLError" in reason or "Errno" in reason or "urlopen" in reason:
+        return ("they are not in torch's cache and could not be downloaded (no connection to "
+                "download.pytorch.org)")
+    return reason
+
+
+#: How the book names each network (:data:`crowdnb.networks.NETWORKS`' titles, without torch).
+NETWORK_TITLES = {"alexnet": "AlexNet", "efficientnet_lite0": "EfficientNet-Lite0"}
+
+
+def _fine_tuned_layers(runs: Sequence[Mapping[str, Any]]) -> str:
+    """The deviation from the paper's all-layer fine-tuning, in words ("" when none)."""
+    top = [m for m in runs if (m.get("params") or {}).get("fine_tune") == "top"]
+    if not top:
+        return ""
+    return ("; only the later layers and the new last layer were trained, on the outputs of the "
+            "frozen early layers (a standard form of transfer learning and a deviation from the "
+            "paper, which fine-tunes every layer, made to fit the book's time on a 2-core CPU; "
+            "`fine_tune: all` trains every layer)")
+
+
+def _alexnet_howto() -> str:
+    return ("To use AlexNet's weights on your machine, put `alexnet-owt-7be5be79.pth` (from "
+            "<https://download.pytorch.org/models/alexnet-owt-7be5be79.pth>) in the folder "
+            "`python -c \"import torch; print(torch.hub.get_dir())\"` prints, under "
+            "`checkpoints/`, and run the study again.")
+
+
+def _scratch_admonition(runs: Sequence[Mapping[str, Any]], scratch: Sequence[Mapping[str, Any]]) -> str:
+    reasons = sorted({str(m.get("pretrained_reason") or "").strip() for m in scratch} - {""})
+    if len(runs) == 1:
+        which, result = "The network on this page", "a network"
+    else:
+        which, result = f"{len(scratch)} of the {len(runs)} networks on this page", "networks"
+    body = (
+        f"**Pretrained ImageNet weights were NOT used.** {which} started from **random "
+        "initialisation**, not from ImageNet weights as in the paper: the results below are those "
+        f"of {result} trained from scratch on the spectrogram images, not a reproduction of "
+        "transfer learning."
+    )
+    if reasons:
+        body += "\n\nWhy: " + "; ".join(_portable(r) for r in reasons)
+    body += "\n\n" + _scratch_recipe(scratch) + "\n\n" + _alexnet_howto()
+    return (":::{admonition} Trained from random initialisation, not ImageNet weights\n"
+            f":class: warning\n{body}\n:::\n")
 
 
 def _count_of(n: int) -> str:
@@ -142,26 +190,71 @@ def _portable(reason: str) -> str:
         os.path.expanduser("~"), "~")
 
 
-def recipe_markdown(recipe: TrainRecipe) -> str:
-    """The training recipe in words, with the paper's values beside this run's.
+def recipe_markdown(recipe: TrainRecipe, *, ran: Mapping[str, Any] | None = None) -> str:
+    """The training recipe in words: as it ran, with the paper's values beside it.
 
     Glue it with :func:`glue_markdown` and show it with ``{glue:md}`` in every
     chapter that trains a network, so the recipe is described once.
+
+    Parameters
+    ----------
+    recipe : TrainRecipe
+        The recipe asked for.
+    ran : mapping, optional
+        A training's metrics (``params`` holds the recipe it ran with, and
+        ``params["recipe"]`` says whether it was the from-scratch one): the
+        sentence then gives the values that ran, and the ones asked for where
+        they differ.
     """
     paper = TrainRecipe()
+    params = dict((ran or {}).get("params") or {})
+    used = TrainRecipe.from_dict({k: params[k] for k in recipe.to_dict() if k in params}) \
+        if params else recipe
     validation = ("a fixed, seeded subset of "
-                  f"{recipe.validation_blocks} test images (the final evaluation uses all of them)"
-                  if recipe.validation_blocks else "all the test images")
-    every = (f"every {recipe.validate_every} iterations ({paper.validate_every})"
-             if recipe.validate_every else "after the last iteration only")
-    return (
-        f"The training recipe: stochastic gradient descent with momentum {recipe.momentum:g} for "
-        f"{recipe.epochs} epochs (the paper: {paper.epochs}), minibatches of {recipe.batch_size} "
-        f"images ({paper.batch_size}), a learning rate of {recipe.lr:g} ({paper.lr:g}) and an L2 "
-        f"factor of {recipe.weight_decay:g} ({paper.weight_decay:g}), "
-        f"{recipe.new_layer_lr_factor:g} times that rate for the new last layer "
-        f"({paper.new_layer_lr_factor:g}), and a validation {every} on {validation}.\n"
+                  f"{used.validation_blocks} test images (the final evaluation uses all of them)"
+                  if used.validation_blocks else "all the test images")
+    every = (f"every {used.validate_every} iterations ({paper.validate_every})"
+             if used.validate_every else "after the last iteration only")
+    text = (
+        f"The training recipe{' as it ran' if params else ''}: stochastic gradient descent with "
+        f"momentum {used.momentum:g} for {used.epochs} epochs (the paper: {paper.epochs}), "
+        f"minibatches of {used.batch_size} images ({paper.batch_size}), a learning rate of "
+        f"{used.lr:g} ({paper.lr:g}) and an L2 factor of {used.weight_decay:g} "
+        f"({paper.weight_decay:g}), {used.new_layer_lr_factor:g} times that rate for the new last "
+        f"layer ({paper.new_layer_lr_factor:g}), and a validation {every} on {validation}."
     )
+    if used != recipe:
+        changed = [f"{name} {getattr(recipe, name):g}" for name in
+                   ("lr", "weight_decay", "new_layer_lr_factor", "momentum")
+                   if getattr(recipe, name) != getattr(used, name)]
+        text += (" It is the **from-scratch recipe**, for a network from random weights; the "
+                 f"recipe asked for had {', '.join(changed)}."
+                 if params.get("recipe") == "from scratch" else
+                 f" The recipe asked for had {', '.join(changed)}.")
+    return text + "\n"
+
+
+def paired_sentence(effect: Mapping[str, Any]) -> str:
+    """One paired difference of balanced accuracy in words, chosen by its interval.
+
+    Parameters
+    ----------
+    effect : mapping
+        A row of :func:`crowdnb.pretraining.paired_effects`: ``first``,
+        ``second``, ``difference``, ``low``, ``high``, ``n_test``.
+    """
+    diff, low, high = effect["difference"], effect["low"], effect["high"]
+    where = (f"{diff:+.3f} in balanced accuracy on the same {int(effect['n_test'])} test blocks, "
+             f"95 % paired interval over test events [{low:+.3f}, {high:+.3f}]")
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return (f"{effect['first']} minus {effect['second']}: {diff:+.3f} in balanced accuracy; "
+                "too few test events for an interval, so no difference is claimed.")
+    if low > 0:
+        return f"{effect['first']} scores higher than {effect['second']}: {where}."
+    if high < 0:
+        return f"{effect['first']} scores lower than {effect['second']}: {where}."
+    return (f"{effect['first']} and {effect['second']} cannot be told apart here: {where}, "
+            "which holds 0.")
 
 
 def verdict(numbers: Mapping[str, Any], *, name: str = "The network",
