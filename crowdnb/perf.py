@@ -64,20 +64,27 @@ def matmul_rate(dtype: str = "float32", *, n: int = 2048, min_seconds: float = 0
 
 
 def training_flops_per_image(n_classes: int = 3, *, batch_size: int = 10,
-                             size: tuple[int, int] = (227, 227)) -> float:
-    """FLOPs of one training step of the study's AlexNet, per image (forward and backward).
+                             size: tuple[int, int] = (227, 227), network: str = "alexnet",
+                             top: bool = False) -> float:
+    """FLOPs of one training step of a study network, per image (forward and backward).
 
     Counted by :class:`torch.utils.flop_counter.FlopCounterMode` on one
     minibatch of random images (convolutions and matrix products, which are
-    nearly all of the arithmetic; a multiply-add counts 2).
+    nearly all of the arithmetic; a multiply-add counts 2). With ``top``, the
+    step of ``fine_tune="top"``: the trained layers on the frozen ones' outputs.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
     from .model import build_model
+    from .networks import NETWORKS
 
-    model, _ = build_model(n_classes, weights="none", seed=0)
-    model.train()
+    model, _ = build_model(n_classes, network=network, weights="none", seed=0)
     x = torch.randn(batch_size, 3, *size, generator=torch.Generator().manual_seed(0))
+    if top:
+        frozen, model = NETWORKS[network].trunk(model)
+        with torch.no_grad():
+            x = frozen.eval()(x)
+    model.train()
     y = torch.zeros(batch_size, dtype=torch.long)
     with FlopCounterMode(display=False) as counter:
         torch.nn.functional.cross_entropy(model(x), y).backward()

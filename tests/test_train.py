@@ -197,7 +197,7 @@ def test_matlab_minibatch_semantics(trained):
 
 def test_param_groups_split_every_parameter_once():
     model, _ = build_model(2, weights="none", seed=0)
-    groups = _param_groups(model, 1e-3, 20.0, 5e-4)
+    groups = _param_groups(model, 1e-3, 20.0, 5e-4, new_layer="classifier.6")
     names = {id(p): n for n, p in model.named_parameters()}
     members = {g["name"]: sorted(names[id(p)] for p in g["params"]) for g in groups}
     assert sorted(n for ns in members.values() for n in ns) == sorted(names.values())
