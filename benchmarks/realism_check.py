@@ -27,19 +27,32 @@ With ``--seeds`` the corpus is rendered and checked once per seed (in
 seed with its mean and range (``seeds.csv``): the paper preset's 18 events
 move the score by a tenth or more from one corpus seed to the next, so a
 change to the synthesizer is judged on several.
+
+The reference is checked (it exists, a CSV has its columns) before anything
+is rendered. Then an ``--out`` folder that holds an earlier check's results
+is refused unless ``--replace`` (which deletes them first); one that holds
+other files is always refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from crowdnb.errors import CrowdnbError
-from crowdnb.realism import realism_check, realism_markdown
+from crowdnb.errors import CrowdnbError, DataError
+from crowdnb.realism import check_reference, realism_check, realism_markdown
+
+#: What a check writes into --out (:func:`crowdnb.realism.realism_check`, this script).
+OUTPUTS = ("corpus", "reference_collection", "synthetic", "reference", "network",
+           "predictions_*.csv", "files.csv", "metrics.json", "summary.json",
+           "statistics_synthetic.csv", "statistics_reference.csv", "comparison.csv",
+           "realism_*.png", "seed-*", "seeds.csv")
 
 
 def main(argv=None) -> int:
@@ -49,6 +62,8 @@ def main(argv=None) -> int:
                              "(default: the calibration set named by $CROWDNB_REALCAL)")
     parser.add_argument("--out", metavar="DIR", help="the check's folder (default: a "
                         "temporary one, removed at the end)")
+    parser.add_argument("--replace", action="store_true",
+                        help="--out holds an earlier check: delete its results and check afresh")
     parser.add_argument("--synthetic", metavar="DIR",
                         help="an emotions collection already rendered (default: render one)")
     parser.add_argument("--preset", default="paper", help="synthesizer preset (default: paper)")
@@ -94,12 +109,44 @@ def _seed_list(text: str) -> list[int]:
     return seeds
 
 
+def _earlier_results(out: Path, *, replace: bool) -> list[Path]:
+    """What an earlier check left in ``out`` (refused unless ``replace``).
+
+    Raises
+    ------
+    DataError
+        When ``out`` is a file, holds files no check writes, or holds an
+        earlier check's results and ``replace`` is false.
+    """
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: not a folder (it is a file); --out is the check's folder")
+    entries = sorted(out.iterdir()) if out.is_dir() else []
+    others = [p.name for p in entries if not any(fnmatch.fnmatch(p.name, g) for g in OUTPUTS)]
+    if others:
+        raise DataError(f"{out}: holds files the realism check did not write "
+                        f"({', '.join(others[:4])}{', ...' if len(others) > 4 else ''}); "
+                        "choose a new or empty --out")
+    if entries and not replace:
+        raise DataError(f"{out}: holds the results of an earlier check "
+                        f"({', '.join(p.name for p in entries[:4])}"
+                        f"{', ...' if len(entries) > 4 else ''}); nothing was changed. Pass "
+                        "--replace to delete them and check afresh, or choose another --out")
+    return entries
+
+
 def _run(args, out: Path) -> int:
     if args.seeds and args.synthetic:
         print("error: --seeds renders a corpus per seed; it cannot be used with --synthetic",
               file=sys.stderr)
         return 2
     try:
+        check_reference(args.reference, data_dir=args.data_dir, path_column=args.path_column,
+                        label_column=args.label_column)
+        for path in _earlier_results(out, replace=args.replace):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
         if not args.seeds:
             _check_one(args, args.seed, out)
             return 0

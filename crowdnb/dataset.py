@@ -59,6 +59,7 @@ __all__ = [
     "CLIP_REPORT_COLUMNS",
     "png_bytes",
     "block_id",
+    "check_settings",
     "register_cli",
 ]
 
@@ -119,8 +120,20 @@ def _as_clips(clips: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _check_settings(config: PreprocessConfig) -> None:
-    """Fail before any clip is touched on settings the steps cannot use together."""
+def check_settings(config: PreprocessConfig) -> None:
+    """Fail before any clip is touched on settings the steps cannot use together.
+
+    Beyond what each part of the configuration checks on its own: the band
+    limit at the sample rate (``low_hz`` below 0.95 x Nyquist), ``fmin``
+    below Nyquist, the frame hop, the filterbank, the colormap, and a block
+    holding at least one spectrogram window. The workflow runs it on the
+    parameters of every run before any stage starts.
+
+    Raises
+    ------
+    ParameterError
+        Naming the setting(s) and what is wrong.
+    """
     a, m, i = config.audio, config.spectrogram, config.image
     audio.band_limit(np.zeros(64, dtype=np.float32), a.sr, low_hz=a.low_hz, high_hz=a.high_hz,
                      order=a.order)
@@ -369,7 +382,11 @@ def preprocess(
         raise ParameterError(f"config must be a PreprocessConfig, not {type(config).__name__}")
     table = _as_clips(clips)
     out_dir = Path(out_dir)
-    _check_settings(config)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ParameterError(f"{out_dir}: not a folder (it is a file); the output is the folder "
+                             "that receives blocks.csv, clip_report.csv and the images")
+    check_settings(config)
+    _check_block_length(table, config.audio.block_s, where=clips)
     steps = _Steps(out_dir, config, Path(cache_dir) if cache_dir is not None else None)
     write_json(out_dir / "params.json", {"preprocessing": config.to_dict(),
                                          "run_hash": steps.run_hash,
@@ -388,6 +405,11 @@ def preprocess(
         n_images += sum(b["kept"] for b in record["blocks"])
         bar.set_postfix(images=n_images, refresh=False)
     bar.close()
+    durations = {r["clip_id"]: r["duration_s"] for r in report_rows
+                 if r["status"] in ("ok", "too_short", "no_usable_blocks")}
+    _check_block_length(pd.DataFrame({"clip_id": list(durations),
+                                      "duration_s": list(durations.values())}),
+                        config.audio.block_s, where=clips)
 
     blocks = pd.DataFrame(block_rows, columns=BLOCK_COLUMNS)
     blocks = blocks.astype({"start_s": float, "end_s": float, "loudness_lufs": float,
@@ -396,6 +418,26 @@ def preprocess(
     write_table(out_dir / "clip_report.csv", report)
     write_table(out_dir / "blocks.csv", blocks)
     return Preprocessed(blocks=blocks, clip_report=report, folder=out_dir, config=config)
+
+
+def _check_block_length(table: pd.DataFrame, block_s: float, *, where: Any) -> None:
+    """Refuse a block length longer than every clip (no block could be cut from any).
+
+    Checked on the clips table's durations before any clip is read (when it
+    has them all), and on the decoded durations of the clips after.
+    """
+    if table.empty or "duration_s" not in table.columns:
+        return
+    durations = pd.to_numeric(table["duration_s"], errors="coerce")
+    if not (durations.notna().all() and (durations > 0).all()):
+        return
+    longest = int(durations.to_numpy().argmax())
+    if durations.iloc[longest] < block_s:
+        name = f" of {where}" if isinstance(where, (str, os.PathLike)) else ""
+        raise ParameterError(
+            f"block_s ({block_s:g} s) is longer than every clip{name}: the longest, "
+            f"{table['clip_id'].iloc[longest]}, lasts {durations.iloc[longest]:.2f} s, so no "
+            "block could be cut; choose a block_s no longer than that")
 
 
 def _collect(clip, record: dict, block_rows: list, report_rows: list) -> None:

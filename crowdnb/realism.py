@@ -50,6 +50,7 @@ __all__ = [
     "Reference",
     "Transfer",
     "RealismCheck",
+    "check_reference",
     "collect_reference",
     "transfer_scores",
     "file_table",
@@ -97,6 +98,47 @@ def _renamed_csv(csv_path: Path, out_dir: Path, *, path_column: str, label_colum
     return out
 
 
+def check_reference(
+    reference: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    path_column: str = "path",
+    label_column: str = "label",
+) -> None:
+    """Check, before anything is computed, that a reference can be read at all.
+
+    The folder or CSV list must exist, a CSV must have the path and label
+    columns (``path_column``, ``label_column``), and ``data_dir`` must be a
+    folder. What the files hold is checked when they are collected
+    (:func:`collect_reference`).
+
+    Raises
+    ------
+    DataError
+        Naming the reference (or ``data_dir``) and what is missing.
+    """
+    reference = Path(reference)
+    if not reference.exists():
+        raise DataError(f"{reference}: reference recordings not found (a directory with one "
+                        "sub-folder per label, or a CSV list with path and label columns)")
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise DataError(f"{data_dir}: the folder the reference list's paths are relative to "
+                        "(data_dir) was not found")
+    if not reference.is_file():
+        return
+    try:
+        columns = list(pd.read_csv(reference, nrows=0).columns)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{reference}: cannot read the reference list ({exc})") from None
+    # the folder source reads its own column names regardless of case
+    found = [str(c).strip().lower() for c in columns] \
+        if (path_column, label_column) == ("path", "label") else columns
+    for what, name in (("path_column", path_column), ("label_column", label_column)):
+        if name not in found:
+            raise DataError(f"{reference}: the reference list has no column {name!r} ({what}; "
+                            f"its columns: {', '.join(map(str, columns)) or 'none'})")
+
+
 def collect_reference(
     reference: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -135,9 +177,8 @@ def collect_reference(
     from .sources import collect_folder
 
     reference, out_dir = Path(reference), Path(out_dir)
-    if not reference.exists():
-        raise DataError(f"{reference}: reference recordings not found (a directory with one "
-                        "sub-folder per label, or a CSV list with path and label columns)")
+    check_reference(reference, data_dir=data_dir, path_column=path_column,
+                    label_column=label_column)
     out_dir.mkdir(parents=True, exist_ok=True)
     source = reference
     if reference.is_file() and (path_column, label_column) != ("path", "label"):

@@ -175,7 +175,8 @@ examples:
 YAML: 20, 0.5, true, null, [a, b]; switches take true or false only). Every run
 writes clips.csv, card.md and collection_report.csv into --out. A folder that
 already holds a collection is left alone unless --update (add the new clips,
-reusing what is already downloaded) or --replace (start afresh) says otherwise.
+reusing what is already downloaded) or --replace (start afresh) says otherwise;
+either way the folder changes only once the new collection is complete.
 Labels other than the study's (joy, anger, neutral, goal, no_goal) are refused
 unless named: --set labels=[joy,anger,sadness]. A folder source keeps a corpus's
 own names with a label map: NAME=LABEL renames a label folder, PREFIX*=LABEL
@@ -218,7 +219,7 @@ def _run(args: argparse.Namespace) -> int:
               ", ".join(f"{n} {status}" for status, n in counts.items()))
         return 0
     folder, report = result.folder, result.report
-    failed = int((report["status"] != "collected").sum())
+    failed = int((~report["status"].isin(["collected", "kept"])).sum())
     print(f"collected {len(result.clips)} clip(s) ({result.clips['duration_s'].sum():.0f} s) into {folder}"
           + (f"; {failed} item(s) not collected, see {folder / REPORT_FILE}" if failed else ""))
     return 0
@@ -247,7 +248,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument("--update", action="store_true",
                           help="--out holds a collection: add the new clips to it (its clips "
-                               "are kept; a clip whose audio changed is reported)")
+                               "are kept, also one whose audio changed in the source: it is "
+                               "named, and --replace collects afresh)")
     existing.add_argument("--replace", action="store_true",
                           help="--out holds a collection: delete it and collect afresh")
     parser.add_argument("--set", action="append", default=[], dest="settings",

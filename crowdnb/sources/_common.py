@@ -3,18 +3,28 @@
 A source turns its input into rows of the clips table plus one report row per
 item it looked at (``item``, ``status``, ``reason``); :func:`finish_collection`
 writes ``clips.csv``, ``card.md`` and ``collection_report.csv`` together.
+
+A source writes nothing into the collection folder itself: inside
+:func:`open_collection` it writes a :class:`Draft` (a hidden sibling folder),
+which :func:`finish_collection` renames into place once it is complete. A full
+disk, an interruption or any other failure removes the draft and leaves the
+folder as it was, with one line naming the file and the reason.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import logging
 import os
 import re
 import shutil
+import tempfile
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 
@@ -187,8 +197,14 @@ def place_file(src: Path, dst: Path, *, link: bool) -> None:
 
     Hard links are used for files the collection owns (the download cache):
     no second copy on disk, and deleting the cache keeps the collection whole.
+
+    Raises
+    ------
+    OSError
+        When ``dst`` cannot be written; its ``filename`` is ``dst`` (not the
+        temporary name the copy was written to).
     """
-    with atomic_path(dst) as tmp:
+    with naming(dst), atomic_path(dst) as tmp:
         if link:
             try:
                 os.link(src, tmp)
@@ -196,6 +212,29 @@ def place_file(src: Path, dst: Path, *, link: bool) -> None:
             except OSError:
                 pass
         shutil.copy2(src, tmp)
+
+
+@contextlib.contextmanager
+def naming(path: str | os.PathLike) -> Iterator[None]:
+    """Give an :class:`OSError` raised inside the name of the file being written.
+
+    A write that fails on a full disk raises without a file name, with the
+    temporary name beside ``path`` that the data was going to, or (a copy)
+    with the name of the file copied: the error names ``path`` instead. An
+    error reading another file (a source that cannot be read) is left as it is.
+    """
+    try:
+        yield
+    except OSError as exc:
+        beside = [Path(name).parent == Path(path).parent
+                  for name in (exc.filename, exc.filename2) if name is not None]
+        if beside and not any(beside) and exc.errno not in _WRITE_ERRORS:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
+
+
+#: Errors that only a write raises: the file written is the one to name.
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 
 @dataclass
@@ -238,8 +277,9 @@ def open_folder(out_dir: str | os.PathLike, existing: str = "refuse", *,
     existing : {"refuse", "update", "replace"}
         What to do when it already holds a collection: stop with a message
         that names it; keep it and add the new clips (the source calls
-        :func:`finish_collection` with the table returned here); or delete
-        its clips table, card, report and audio first.
+        :func:`finish_collection` with the table returned here); or collect
+        afresh (its clips table, card, report and audio are replaced when
+        the new collection is complete: :func:`open_collection`).
     keep : tuple of str
         Names in the folder that are the source's own cache (the manifest's
         ``downloads``): not a collection, kept by ``replace``.
@@ -255,7 +295,9 @@ def open_folder(out_dir: str | os.PathLike, existing: str = "refuse", *,
         When ``out_dir`` is a file, or ``existing`` is not one of :data:`EXISTING`.
     DataError
         When the folder holds a collection and ``existing`` is ``"refuse"``, or
-        holds other files (two collections never share a folder).
+        holds other files (two collections never share a folder), or the
+        remains of a collection without its clips table and ``existing`` is
+        not ``"replace"``.
     """
     if existing not in EXISTING:
         raise ParameterError(f"existing must be one of {', '.join(EXISTING)}, got {existing!r}")
@@ -271,20 +313,173 @@ def open_folder(out_dir: str | os.PathLike, existing: str = "refuse", *,
     if not others:
         return None
     if not (out_dir / CLIPS_FILE).is_file():
-        raise DataError(f"{out_dir}: not empty and not a collection (it holds "
-                        f"{', '.join(others[:4])}{', ...' if len(others) > 4 else ''}); collect "
-                        "into a new or empty folder")
+        _check_remains(out_dir, others, existing)
+        return None
     if existing == "refuse":
         n = len(read_clips(out_dir))
         raise DataError(f"{out_dir}: already holds a collection ({n} clips); nothing was "
                         "changed. Pass --update to add the new clips to it (existing clips are "
                         "kept), or --replace to delete it and collect afresh")
-    if existing == "update":
-        return read_clips(out_dir)
-    for name in (CLIPS_FILE, CARD_FILE, REPORT_FILE):
-        (out_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(out_dir / AUDIO_DIR, ignore_errors=True)
-    return None
+    return read_clips(out_dir) if existing == "update" else None
+
+
+def _check_remains(out_dir: Path, others: list[str], existing: str) -> None:
+    """A folder without a clips table: a collection's remains (``replace`` may go on), or not."""
+    listed = f"{', '.join(others[:4])}{', ...' if len(others) > 4 else ''}"
+    if not set(others) <= set(_ENTRIES):
+        raise DataError(f"{out_dir}: not empty and not a collection (it holds {listed}); "
+                        "collect into a new or empty folder")
+    if existing != "replace":
+        # an older version could leave these after a failure part way
+        raise DataError(f"{out_dir}: holds the remains of a collection without its clips "
+                        f"table ({listed}); pass --replace to collect afresh")
+
+
+#: The entries of a collection folder (besides a source's own cache).
+_ENTRIES = (CLIPS_FILE, CARD_FILE, REPORT_FILE, AUDIO_DIR)
+
+
+class Draft:
+    """A collection being written beside its folder, renamed into it when complete.
+
+    Attributes
+    ----------
+    folder : Path
+        The collection folder.
+    work : Path
+        The hidden sibling of ``folder`` that the source writes (``audio/``,
+        the tables) instead of ``folder``.
+    previous : pd.DataFrame or None
+        The collection an update adds to (:func:`open_folder`), its audio
+        linked into ``work`` and its paths pointing there; None otherwise.
+    """
+
+    def __init__(self, folder: Path, work: Path, previous: pd.DataFrame | None = None):
+        self.folder, self.work, self.previous = folder, work, previous
+
+    def final(self, path: str | os.PathLike) -> Path:
+        """Where a file of ``work`` will be once the draft is in place."""
+        path = Path(path)
+        try:
+            return self.folder / path.relative_to(self.work)
+        except ValueError:
+            return path
+
+    def install(self) -> None:
+        """Replace the collection entries of ``folder`` by those of ``work``.
+
+        The folder's old entries are moved aside first and put back if a
+        rename fails, so the folder holds one whole collection at every moment
+        but a few renames; its other entries (a source's cache) stay.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        aside = Path(tempfile.mkdtemp(prefix=".replaced-", dir=self.folder))
+        moved_aside, moved_in = [], []
+        try:
+            for name in _ENTRIES:
+                if os.path.lexists(self.folder / name):
+                    os.replace(self.folder / name, aside / name)
+                    moved_aside.append(name)
+            for name in _ENTRIES:
+                if os.path.lexists(self.work / name):
+                    moved_in.append(name)  # before the move: one that fails half way is undone
+                    shutil.move(self.work / name, self.folder / name)
+        except OSError:
+            for name in moved_in:
+                _remove(self.folder / name)
+            for name in moved_aside:
+                os.replace(aside / name, self.folder / name)
+            raise
+        finally:
+            shutil.rmtree(aside, ignore_errors=True)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _carry_over(previous: pd.DataFrame | None, folder: Path, work: Path) -> pd.DataFrame | None:
+    """Link an updated collection's audio into the draft; its table, with paths there."""
+    if previous is None:
+        return None
+    audio = folder / AUDIO_DIR
+    for path in sorted(audio.rglob("*")) if audio.is_dir() else []:
+        if path.is_file():
+            place_file(path, work / path.relative_to(folder), link=True)
+    root, target = folder.resolve(), work.resolve()
+    previous = previous.copy()
+    previous["path"] = [str(target / Path(p).relative_to(root))
+                        if Path(p).is_relative_to(root / AUDIO_DIR) else p
+                        for p in previous["path"]]
+    return previous
+
+
+@contextlib.contextmanager
+def open_collection(out_dir: str | os.PathLike, existing: str = "refuse", *,
+                    keep: tuple[str, ...] = ()) -> Iterator[Draft]:
+    """Check ``out_dir`` (:func:`open_folder`) and yield the draft a source writes.
+
+    The source writes its audio under ``draft.work`` and ends with
+    :func:`finish_collection`, which puts the draft in place. When the body
+    raises, the draft is removed and ``out_dir`` is as it was; an
+    :class:`OSError` (a full disk, a file that cannot be read) becomes one
+    :class:`DataError` naming the file and the reason.
+
+    Parameters
+    ----------
+    out_dir, existing, keep
+        As for :func:`open_folder`.
+
+    Yields
+    ------
+    Draft
+    """
+    import soundfile
+
+    out_dir = Path(out_dir)
+    previous = open_folder(out_dir, existing, keep=keep)
+    draft = Draft(out_dir, out_dir)
+    had_collection = (out_dir / CLIPS_FILE).is_file()
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        draft.work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-",
+                                           dir=out_dir.parent))
+        try:
+            draft.previous = _carry_over(previous, out_dir, draft.work)
+            yield draft
+        finally:
+            shutil.rmtree(draft.work, ignore_errors=True)
+    except (OSError, soundfile.SoundFileError) as exc:
+        state = (f"the collection in {out_dir} was left as it was" if had_collection
+                 else f"nothing was collected into {out_dir}")
+        raise DataError(f"{_failure(exc, draft)}; {state}") from None
+
+
+def _failure(exc: Exception, draft: Draft) -> str:
+    """The file and the system's reason of a failed read or write."""
+    if isinstance(exc, OSError):
+        where = draft.final(exc.filename) if exc.filename else draft.folder
+        return f"{where}: {exc.strerror or exc}"
+    return str(exc)  # soundfile's messages name the file themselves
+
+
+def changed_audio(previous: pd.DataFrame | None, clip_id: str, sha256: str) -> str:
+    """The report's reason when an update finds other audio for a clip it holds ("" if not).
+
+    The collection's copy is kept (an update never replaces a clip), and the
+    reason says so and how to take the source's audio instead.
+    """
+    if previous is None:
+        return ""
+    before = previous.loc[previous["clip_id"] == clip_id, "sha256"]
+    if before.empty or str(before.iloc[0]) == sha256:
+        return ""
+    return (f"changed: other audio than the collection's clip {clip_id} (sha256 "
+            f"{str(before.iloc[0])[:12]} -> {sha256[:12]}); the collection's copy was kept "
+            "(--replace collects afresh)")
 
 
 def report_frame(rows: list[dict]) -> pd.DataFrame:
@@ -294,87 +489,105 @@ def report_frame(rows: list[dict]) -> pd.DataFrame:
 def finish_collection(
     rows: list[dict],
     report: pd.DataFrame,
-    out_dir: Path,
+    draft: Draft,
     *,
     title: str,
     description: str,
     extra_columns: tuple[str, ...] = (),
     empty_message: str | None = None,
-    previous: pd.DataFrame | None = None,
 ) -> Collection:
-    """Write the report, the clips table and the card; return the collection as read back.
+    """Write the report, the clips table and the card, put the draft in place, read it back.
 
     The report is written first and always, so that a run that collected
     nothing still says why. With no clip collected, :class:`DataError` is
-    raised after the report is written (an empty collection would only fail
-    later, in preprocessing, with a less useful message); its message is
+    raised after the report is put in place (an empty collection would only
+    fail later, in preprocessing, with a less useful message); its message is
     ``empty_message`` when given, else the first reasons.
 
-    ``previous`` is the collection an update adds to (:func:`open_folder`):
-    its clips that this run did not collect again are kept (reported
-    ``kept``), and a clip collected again with other audio is reported.
+    ``draft.previous`` is the collection an update adds to: its clips that
+    this run did not collect again are kept (reported ``kept``); a clip whose
+    source has other audio now is kept as it was, and ``messages`` names it.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if previous is not None:
-        rows, report = _merge(previous, rows, report)
+    out_dir, work = draft.folder, draft.work
+    messages = []
+    if draft.previous is not None:
+        rows, report = _merge(draft.previous, rows, report)
+        messages = _changed_message(report, out_dir)
     report = report[REPORT_COLUMNS].reset_index(drop=True)
-    write_table(out_dir / REPORT_FILE, report)
+    with naming(out_dir / REPORT_FILE):
+        write_table(work / REPORT_FILE, report)
     failures = report[~report["status"].isin([COLLECTED, KEPT])]
-    if not rows and empty_message:
-        raise DataError(f"{out_dir}: no clip was collected. {empty_message} "
-                        f"The full list is in {out_dir / REPORT_FILE}")
-    if not rows and failures.empty:
-        raise DataError(f"{out_dir}: no clip was collected: the input holds no item (no audio "
-                        f"file, no row). The report is in {out_dir / REPORT_FILE}")
     if not rows:
-        reasons = "; ".join(f"{r.item}: {r.reason}" for r in failures.head(3).itertuples())
-        more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
-        raise DataError(f"{out_dir}: no clip was collected; {reasons}{more}. "
-                        f"The full list is in {out_dir / REPORT_FILE}")
+        draft.install()
+        raise DataError(_nothing_collected(out_dir, failures, empty_message))
     table = pd.DataFrame(rows)
     for column in CLIP_COLUMNS:
         if column not in table.columns:
             table[column] = ""
     table = table[CLIP_COLUMNS + [c for c in extra_columns if c in table.columns]]
-    write_clips(table, out_dir)
-    write_card(table, out_dir, title=title, description=description,
-               failures=failures[["item", "reason"]])
+    with naming(out_dir / CLIPS_FILE):
+        write_clips(table, work)
+    with naming(out_dir / CARD_FILE):
+        write_card(table, work, title=title, description=description,
+                   failures=failures[["item", "reason"]])
+    draft.install()
     logger.info("collected %d clip(s) into %s; %d item(s) not collected (see %s)",
                 len(table), out_dir, len(failures), REPORT_FILE)
-    return Collection(clips=read_clips(out_dir), folder=out_dir, report=report)
+    for message in messages:
+        logger.warning("%s", message)
+    return Collection(clips=read_clips(out_dir), folder=out_dir, report=report,
+                      messages=messages)
+
+
+def _nothing_collected(out_dir: Path, failures: pd.DataFrame, empty_message: str | None) -> str:
+    """Why a collection is empty: the source's own summary, or the first reasons."""
+    if empty_message:
+        return (f"{out_dir}: no clip was collected. {empty_message} "
+                f"The full list is in {out_dir / REPORT_FILE}")
+    if failures.empty:
+        return (f"{out_dir}: no clip was collected: the input holds no item (no audio "
+                f"file, no row). The report is in {out_dir / REPORT_FILE}")
+    reasons = "; ".join(f"{r.item}: {r.reason}" for r in failures.head(3).itertuples())
+    more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
+    return (f"{out_dir}: no clip was collected; {reasons}{more}. "
+            f"The full list is in {out_dir / REPORT_FILE}")
 
 
 def _merge(previous: pd.DataFrame, rows: list[dict],
            report: pd.DataFrame) -> tuple[list[dict], pd.DataFrame]:
-    """An update: the previous clips not collected again, then this run's."""
-    new = {row["clip_id"]: row for row in rows}
-    report = report.copy()
-    before = previous.set_index("clip_id")
-    for clip_id, row in new.items():
-        if clip_id in before.index and before.loc[clip_id, "sha256"] != row["sha256"]:
-            note = (f"changed: other audio than the collection's clip {clip_id} "
-                    f"(sha256 {str(before.loc[clip_id, 'sha256'])[:12]} -> {row['sha256'][:12]})")
-            logger.warning("%s", note)
-            report.loc[_report_rows(report, clip_id), "reason"] = note
-    kept = previous[~previous["clip_id"].isin(list(new))]
-    kept_rows = kept.to_dict("records")
-    report = pd.concat([pd.DataFrame([{"item": r["clip_id"], "status": KEPT,
-                                       "reason": "in the collection before this update"}
-                                      for r in kept_rows], columns=REPORT_COLUMNS), report],
-                       ignore_index=True)
-    return kept_rows + rows, report
+    """An update: the previous clips not collected again, then this run's.
+
+    A clip whose audio changed in the source is among the previous ones
+    (the source reported it ``kept``, with the reason, under its own item).
+    """
+    new = {row["clip_id"] for row in rows}
+    reported = set(report.loc[report["status"].eq(KEPT), "clip_id"]) \
+        if "clip_id" in report.columns else set()
+    kept_rows = previous[~previous["clip_id"].isin(list(new))].to_dict("records")
+    kept = pd.DataFrame([{"item": r["clip_id"], "status": KEPT,
+                          "reason": "in the collection before this update"}
+                         for r in kept_rows if r["clip_id"] not in reported],
+                        columns=REPORT_COLUMNS)
+    return kept_rows + rows, pd.concat([kept, report], ignore_index=True)
 
 
-def _report_rows(report: pd.DataFrame, clip_id: str) -> pd.Series:
-    # the sources' reports carry each collected item's clip_id for this
+def _changed_message(report: pd.DataFrame, out_dir: Path) -> list[str]:
+    """One line naming the clips an update kept although their source's audio changed."""
     if "clip_id" not in report.columns:
-        return pd.Series(False, index=report.index)
-    return report["status"].eq(COLLECTED) & report["clip_id"].eq(clip_id)
+        return []
+    changed = report[report["status"].eq(KEPT)
+                     & report["reason"].astype(str).str.startswith("changed:")]
+    if changed.empty:
+        return []
+    ids = ", ".join(changed["clip_id"].astype(str))
+    return [f"{out_dir}: {len(changed)} clip(s) differ from their source and were kept as the "
+            f"collection had them: {ids}; collect with --replace to take the source's audio "
+            f"(see {REPORT_FILE})"]
 
 
 __all__ = [
     "Collection", "EXISTING", "STUDY_LABELS", "KEPT", "open_folder", "check_labels", "REPORT_FILE", "REPORT_COLUMNS", "COLLECTED", "FAILED", "SKIPPED", "AUDIO_DIR", "BLOCK_S",
     "ID_PATTERN", "safe_id", "check_id", "check_url", "host_of", "strip_path", "probe_audio",
     "too_short", "check_min_duration", "clipping_note", "place_file", "report_frame", "finish_collection",
-    "logger",
+    "logger", "Draft", "open_collection", "changed_audio", "naming",
 ]

@@ -23,6 +23,7 @@ cannot be used are listed in ``collection_report.csv`` with the reason.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -34,9 +35,10 @@ from ..clips import validate_label
 from ..errors import AudioError, DataError, ParameterError
 from ..files import sha256_file
 from ._common import (
-    AUDIO_DIR, BLOCK_S, COLLECTED, FAILED, REPORT_COLUMNS, SKIPPED, Collection, check_id,
-    check_labels, check_min_duration, clipping_note, finish_collection, logger, open_folder,
-    place_file, probe_audio, safe_id, strip_path, too_short,
+    AUDIO_DIR, BLOCK_S, COLLECTED, FAILED, KEPT, REPORT_COLUMNS, SKIPPED, Collection, Draft,
+    changed_audio, check_id, check_labels, check_min_duration, clipping_note, finish_collection,
+    logger, open_collection, open_folder, place_file, probe_audio, safe_id, strip_path,
+    too_short,
 )
 from .labels import LabelMap, parse_label_map
 
@@ -66,8 +68,21 @@ def _hidden(rel: Path) -> bool:
 
 def _inside(path: Path, folder: Path) -> bool:
     """Whether ``path`` lies in ``folder``: the collection, when written inside its input."""
-    path = path.resolve()
+    path = Path(os.path.realpath(path))  # unlike resolve(), never raises on a symlink loop
     return path == folder or folder in path.parents
+
+
+def _link_problem(path: Path) -> str:
+    """Why a symbolic link leads to no file ("" when ``path`` is not such a link)."""
+    if not path.is_symlink() or path.exists():
+        return ""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"symbolic link loop ({exc.strerror}): it leads to no file"
+        return f"broken symbolic link: its target {os.readlink(path)} does not exist"
+    return ""
 
 
 def _by_prefix(root: Path, path: Path, label: str, entry: str) -> _Candidate:
@@ -92,6 +107,10 @@ def _scan_directory(root: Path, report: list[dict], *, exclude: Path,
             continue
         if _inside(child, exclude):
             continue
+        problem = _link_problem(child)
+        if problem:
+            report.append({"item": child.name, "status": SKIPPED, "reason": problem})
+            continue
         if child.is_file():
             hit = label_map.by_prefix(child.name)
             if hit is not None:
@@ -103,8 +122,15 @@ def _scan_directory(root: Path, report: list[dict], *, exclude: Path,
                            f"({label_map.prefix_text()})")
             report.append({"item": child.name, "status": SKIPPED, "reason": reason})
             continue
-        files = [p for p in sorted(child.rglob("*")) if p.is_file()
-                 and not _hidden(p.relative_to(root)) and not _inside(p, exclude)]
+        files = []
+        for path in sorted(child.rglob("*")):
+            if _hidden(path.relative_to(root)) or _inside(path, exclude):
+                continue
+            if path.is_file():
+                files.append(path)
+            elif problem := _link_problem(path):
+                report.append({"item": path.relative_to(root).as_posix(), "status": SKIPPED,
+                               "reason": problem})
         mapped = label_map.by_name(child.name)
         if mapped is None:
             named = []
@@ -321,24 +347,55 @@ def collect_folder(
         When the input is missing or its CSV malformed, or when no file could
         be collected (the report is written first).
     """
-    input_path = Path(input_path)
-    out_dir = Path(out_dir)
+    input_path, out_dir = Path(input_path), Path(out_dir)
     min_duration_s = check_min_duration(min_duration_s)
-    previous = open_folder(out_dir, "update" if dry_run else existing)
+    open_folder(out_dir, "update" if dry_run else existing)  # refused before reading the input
     mapping = parse_label_map(label_map)
     report: list[dict] = []
     candidates, described = _candidates(input_path, data_dir, out_dir, report, label_map=mapping)
     check_labels({c.label for c in candidates}, labels, where=str(input_path))
+    if dry_run:
+        _examine(candidates, report, min_duration_s=min_duration_s, progress=progress)
+        return pd.DataFrame(report, columns=[*REPORT_COLUMNS, "label", "clip_id", "event_id"]
+                            ).fillna("")
+    with open_collection(out_dir, existing) as draft:
+        usable = _examine(candidates, report, min_duration_s=min_duration_s, progress=progress)
+        rows = _place(usable, draft, copy=copy, licence=licence, attribution=attribution)
+        n_failed = sum(r["status"] == FAILED for r in report)
+        description = (
+            f"Collected from {described} by the `folder` source. "
+            + ("The files were copied unchanged into `audio/<label>/`. " if copy else
+               "The clips table references the original files by absolute path (`copy=False`); "
+               "moving or editing them invalidates the checksums below. ")
+            + _map_text(mapping, candidates)
+            + f"Clips shorter than {min_duration_s:g} s were not collected. "
+            + f"{n_failed} file(s) could not be used; `collection_report.csv` lists every file "
+              "and what happened to it."
+        )
+        return finish_collection(rows, pd.DataFrame(report, columns=[*REPORT_COLUMNS, "clip_id"]),
+                                 draft, title=f"Collection: {out_dir.name} (folder source)",
+                                 description=description)
 
+
+def _examine(candidates: list[_Candidate], report: list[dict], *, min_duration_s: float,
+             progress: bool) -> list[tuple[_Candidate, dict, str, dict]]:
+    """Probe every candidate file and report it; the usable ones.
+
+    Returns
+    -------
+    list of (candidate, audio description, sha256, its report row)
+        The files to collect (reported ``collected``), in input order.
+    """
     # Default ids are unique per path, but joy/a.wav and joy/a.flac would share one.
     seen_ids: dict[str, str] = {}
     by_sha: dict[str, str] = {}
-    rows = []
+    usable = []
     for cand in tqdm(candidates, desc="folder", unit="file", disable=not progress):
-        def record(status: str, reason: str, cand=cand) -> None:
+        def record(status: str, reason: str, cand=cand) -> dict:
             report.append({"item": cand.item, "status": status, "reason": reason,
                            "label": cand.label, "clip_id": cand.clip_id,
                            "event_id": cand.event_id})
+            return report[-1]
 
         if cand.clip_id in seen_ids:
             if cand.id_given:
@@ -350,7 +407,7 @@ def collect_folder(
                 n += 1
             cand.clip_id = f"{cand.clip_id}_{n}"
         if not cand.path.is_file():
-            record(FAILED, "file not found")
+            record(FAILED, _link_problem(cand.path) or "file not found")
             continue
         try:
             meta = probe_audio(cand.path)
@@ -370,30 +427,26 @@ def collect_folder(
         note = clipping_note(meta)
         if note:
             logger.warning("%s: %s", cand.item, note)
-        record(COLLECTED, note)
-        if dry_run:
-            continue
-        rows.append(_clip_row(cand, meta, sha, out_dir, copy=copy, licence=licence,
-                              attribution=attribution))
+        usable.append((cand, meta, sha, record(COLLECTED, note)))
+    return usable
 
-    if dry_run:
-        return pd.DataFrame(report, columns=[*REPORT_COLUMNS, "label", "clip_id", "event_id"]
-                            ).fillna("")
-    n_failed = sum(r["status"] == FAILED for r in report)
-    description = (
-        f"Collected from {described} by the `folder` source. "
-        + ("The files were copied unchanged into `audio/<label>/`. " if copy else
-           "The clips table references the original files by absolute path (`copy=False`); "
-           "moving or editing them invalidates the checksums below. ")
-        + _map_text(mapping, candidates)
-        + f"Clips shorter than {min_duration_s:g} s were not collected. "
-        + f"{n_failed} file(s) could not be used; `collection_report.csv` lists every file "
-          "and what happened to it."
-    )
-    return finish_collection(rows, pd.DataFrame(report, columns=[*REPORT_COLUMNS, "clip_id"]),
-                             out_dir, previous=previous,
-                             title=f"Collection: {out_dir.name} (folder source)",
-                             description=description)
+
+def _place(usable: list, draft: Draft, *, copy: bool, licence: str,
+           attribution: str) -> list[dict]:
+    """Copy the usable files into the draft; their clips-table rows.
+
+    An update keeps the collection's copy of a clip whose file now holds
+    other audio: the file is reported ``kept``, with both checksums.
+    """
+    rows = []
+    for cand, meta, sha, entry in usable:
+        changed = changed_audio(draft.previous, cand.clip_id, sha)
+        if changed:
+            entry.update(status=KEPT, reason=changed)
+            continue
+        rows.append(_clip_row(cand, meta, sha, draft.work, copy=copy, licence=licence,
+                              attribution=attribution))
+    return rows
 
 
 def _map_text(mapping: LabelMap, candidates: list[_Candidate]) -> str:

@@ -44,9 +44,9 @@ from ..clips import validate_label
 from ..errors import AudioError, DataError, ParameterError
 from ..files import atomic_write, read_json, sha256_file, stable_hash
 from ._common import (
-    AUDIO_DIR, BLOCK_S, COLLECTED, FAILED, REPORT_COLUMNS, SKIPPED, Collection, check_id,
-    check_labels, check_min_duration, check_url, finish_collection, host_of, logger, open_folder,
-    place_file, probe_audio, too_short,
+    AUDIO_DIR, BLOCK_S, COLLECTED, FAILED, KEPT, REPORT_COLUMNS, SKIPPED, Collection, Draft,
+    changed_audio, check_id, check_labels, check_min_duration, check_url, finish_collection,
+    host_of, logger, open_collection, open_folder, place_file, probe_audio, too_short,
 )
 
 __all__ = ["collect_manifest", "read_manifest", "default_event_id", "default_clip_id",
@@ -497,7 +497,7 @@ def collect_rows(
     _check_number(retries, "retries", minimum=0, integer=True)
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / DEFAULT_CACHE_DIR
     keep = own_files + ((DEFAULT_CACHE_DIR,) if cache_dir == out_dir / DEFAULT_CACHE_DIR else ())
-    previous = open_folder(out_dir, "update" if dry_run else existing, keep=keep)
+    open_folder(out_dir, "update" if dry_run else existing, keep=keep)
     report: list[dict] = []
     rows = _check_rows(table, min_duration_s=min_duration_s, report=report)
     check_labels({row.label for row in rows}, labels, where=f"{source} rows")
@@ -505,10 +505,49 @@ def collect_rows(
     if dry_run:
         return _dry_run_plan(rows, report, cache_dir)
 
+    with open_collection(out_dir, existing, keep=keep) as draft:
+        clips, counts, unreachable = _fetch_rows(
+            rows, report, draft, cache_dir=cache_dir, source=source, progress=progress,
+            min_duration_s=min_duration_s, fetch=dict(tolerance_s=duration_tolerance_s,
+                                                      socket_timeout_s=socket_timeout_s,
+                                                      retries=retries))
+        summary = None
+        if unreachable:
+            hosts = ", ".join(f"{h} ({r})" for h, r in unreachable.items())
+            summary = (f"network: could not reach {hosts}; {counts['network']} row(s) failed "
+                       f"and {counts['skipped']} row(s) were not attempted. Check the "
+                       f"connection (or proxy) and rerun the command with --update: downloads "
+                       f"stay cached in {cache_dir}, so a rerun fetches only what is missing.")
+        description = _description(intro, len(clips), counts,
+                                   n_failed=sum(r["status"] == FAILED for r in report))
+        table_out = finish_collection(
+            clips, pd.DataFrame(report, columns=[*REPORT_COLUMNS, "clip_id"]), draft,
+            title=title, description=description, extra_columns=("proxy",),
+            empty_message=summary)
+    if summary:
+        logger.warning(summary)
+        table_out.messages.append(summary)
+    return table_out
+
+
+def _fetch_rows(rows: list, report: list[dict], draft: Draft, *, cache_dir: Path, source: str,
+                min_duration_s: float, fetch: dict,
+                progress: bool) -> tuple[list[dict], dict[str, int], dict[str, str]]:
+    """Download (or read from the cache) every row and place its clip in the draft.
+
+    Returns
+    -------
+    clips : list of dict
+        The clips-table rows.
+    counts : dict
+        Rows ``downloaded``, ``cached``, failed on the ``network``, ``skipped``.
+    unreachable : dict
+        Host -> why it could not be reached.
+    """
     unreachable: dict[str, str] = {}
     counts = {"downloaded": 0, "cached": 0, "network": 0, "skipped": 0}
     clips = []
-    root = out_dir.resolve()
+    root = draft.work.resolve()
     for row in tqdm(rows, desc=source, unit="clip", disable=not progress):
         entry = cache_dir / row.key
         meta = _read_cache(entry)
@@ -521,8 +560,7 @@ def collect_rows(
                                f"not attempted: {host} unreachable, {unreachable[host]}"})
                 continue
             try:
-                meta = _fetch(row, cache_dir, tolerance_s=duration_tolerance_s,
-                              socket_timeout_s=socket_timeout_s, retries=retries)
+                meta = _fetch(row, cache_dir, **fetch)
             except _NetworkFailure as exc:
                 unreachable[exc.host] = exc.reason
                 counts["network"] += 1
@@ -539,27 +577,15 @@ def collect_rows(
         if short:
             report.append({"item": row.item, "status": FAILED, "reason": short})
             continue
+        changed = changed_audio(draft.previous, row.clip_id, meta["sha256"])
+        if changed:
+            report.append({"item": row.item, "status": KEPT, "reason": changed,
+                           "clip_id": row.clip_id})
+            continue
         clips.append(_place_clip(row, meta, entry / _AUDIO_NAME, root, source))
         report.append({"item": row.item, "status": COLLECTED, "reason": how,
                        "clip_id": row.clip_id})
-
-    summary = None
-    if unreachable:
-        hosts = ", ".join(f"{h} ({r})" for h, r in unreachable.items())
-        summary = (f"network: could not reach {hosts}; {counts['network']} row(s) failed and "
-                   f"{counts['skipped']} row(s) were not attempted. Check the connection (or "
-                   f"proxy) and rerun the command with --update: downloads stay cached in "
-                   f"{cache_dir}, so a rerun fetches only what is missing.")
-    description = _description(intro, len(clips), counts,
-                               n_failed=sum(r["status"] == FAILED for r in report))
-    table_out = finish_collection(clips, pd.DataFrame(report, columns=[*REPORT_COLUMNS, "clip_id"]),
-                                  out_dir, title=title, previous=previous,
-                                  description=description, extra_columns=("proxy",),
-                                  empty_message=summary)
-    if summary:
-        logger.warning(summary)
-        table_out.messages.append(summary)
-    return table_out
+    return clips, counts, unreachable
 
 
 def _dry_run_plan(rows: list, report: list[dict], cache_dir: Path) -> pd.DataFrame:

@@ -8,16 +8,18 @@ cards; this adds the collection report every source writes and returns a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
-
 from ..clips import read_clips
-from ..errors import ParameterError
+from ..errors import DataError, ParameterError
 from ..files import read_table, stable_hash, write_table
 from ..provenance import source_hash
-from ._common import COLLECTED, REPORT_FILE, Collection, open_folder, place_file, report_frame
+from ._common import (COLLECTED, REPORT_FILE, Collection, naming, open_collection, place_file,
+                      report_frame)
 
 __all__ = ["collect_synthetic"]
 
@@ -74,16 +76,29 @@ def collect_synthetic(
     if existing == "update":
         raise ParameterError("existing: the synthetic source renders a whole corpus; pass "
                              "--replace to render it again")
-    for name in _studies(study):
-        open_folder(Path(out_dir) / name, existing)
-    if cache_dir is not None:
-        folder = _cached_render(Path(cache_dir), preset=preset, seed=seed, study=study,
-                                workers=workers, progress=progress, overrides=overrides)
-        _link_tree(folder, Path(out_dir))
-        collections = {name: Path(out_dir) / name for name in _studies(study)}
-    else:
-        collections = _render(out_dir, preset=preset, seed=seed, study=study, workers=workers,
-                              progress=progress, overrides=overrides)
+    out_dir = Path(out_dir)
+    render = dict(preset=preset, seed=seed, study=study, workers=workers, progress=progress,
+                  overrides=overrides)
+    with contextlib.ExitStack() as stack:
+        # every study's folder is checked before anything is rendered, and is
+        # replaced only once both are complete
+        drafts = {name: stack.enter_context(open_collection(out_dir / name, existing))
+                  for name in _studies(study)}
+        if cache_dir is not None:
+            corpus = _cached_render(Path(cache_dir), **render)
+        else:
+            corpus = Path(stack.enter_context(tempfile.TemporaryDirectory(
+                prefix=f".{out_dir.name}.render-", dir=out_dir.parent)))
+            try:
+                _render(corpus, **render)
+            except DataError as exc:  # name the files as they would be in out_dir
+                raise DataError(str(exc).replace(str(corpus), str(out_dir))) from None
+        for name, draft in drafts.items():
+            _link_tree(corpus / name, draft.work)
+            _write_report(draft.work)
+        for draft in drafts.values():
+            draft.install()
+    collections = {name: out_dir / name for name in drafts}
     name = "emotions" if "emotions" in collections else next(iter(collections))
     folder = collections[name]
     return Collection(clips=read_clips(folder), folder=folder,
@@ -97,18 +112,20 @@ def _studies(study: str) -> tuple[str, ...]:
     return STUDIES if study == "both" else (study,)
 
 
-def _render(out_dir, *, preset, seed, study, workers, progress, overrides) -> dict[str, Path]:
+def _render(out_dir: Path, *, preset, seed, study, workers, progress, overrides) -> None:
     from ..synth import synthesize
 
-    collections = {name: Path(path) for name, path in synthesize(
-        out_dir, preset=preset, seed=seed, study=study, workers=workers, progress=progress,
-        **overrides).items()}
-    for folder in collections.values():
-        table = read_clips(folder)
+    synthesize(out_dir, preset=preset, seed=seed, study=study, workers=workers,
+               progress=progress, **overrides)
+
+
+def _write_report(folder: Path) -> None:
+    """The collection report of a rendered corpus: every clip ``collected``, "synthesized"."""
+    table = read_clips(folder)
+    with naming(folder / REPORT_FILE):
         write_table(folder / REPORT_FILE, report_frame(
             [{"item": clip_id, "status": COLLECTED, "reason": "synthesized"}
              for clip_id in table["clip_id"]]))
-    return collections
 
 
 def _cached_render(cache_dir: Path, *, preset, seed, study, workers, progress, overrides) -> Path:
@@ -137,5 +154,6 @@ def _cached_render(cache_dir: Path, *, preset, seed, study, workers, progress, o
 def _link_tree(source: Path, target: Path) -> None:
     """Hard-link every file of ``source`` into ``target`` (copies across file systems)."""
     for path in sorted(source.rglob("*")):
-        if path.is_file() and path.name != ".complete":
+        # the report is written afresh (a cache may hold one from an older version)
+        if path.is_file() and path.name not in (".complete", REPORT_FILE):
             place_file(path, target / path.relative_to(source), link=True)

@@ -23,20 +23,26 @@ Modules: :mod:`.voices`, :mod:`.applause`, :mod:`.events` (sources),
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 import time
+import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
 
-from ..clips import write_card, write_clips
-from ..errors import ParameterError
-from ..files import atomic_path, sha256_file
+from ..clips import CARD_FILE, CLIPS_FILE, write_card, write_clips
+from ..errors import DataError, ParameterError
+from ..files import atomic_write, sha256_file
 from .presets import PRESETS, SynthParams, expected_blocks, make_params, parse_override
 
 __all__ = [
@@ -144,6 +150,14 @@ def render_clip(task: dict, params: SynthParams, *, seed: int) -> tuple[np.ndarr
     return y, info
 
 
+class _WriteFailure(Exception):
+    """A file that could not be written (a full disk...): its path and the reason."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(path, reason)  # both in args: it crosses process boundaries
+        self.path, self.reason = path, reason
+
+
 def _write_wav(path: Path, y: np.ndarray, sr: int, subtype: str) -> None:
     import soundfile as sf
 
@@ -153,8 +167,18 @@ def _write_wav(path: Path, y: np.ndarray, sr: int, subtype: str) -> None:
         data = np.clip(np.round(y * 32767.0), -32768, 32767).astype(np.int16)
     else:
         data = y.astype(np.float32)
-    with atomic_path(path) as tmp:
-        sf.write(tmp, data, sr, subtype=subtype, format="WAV")
+    # encoded in memory (the same bytes), written by Python: a full disk then
+    # says so, where libsndfile would only report a "System error."
+    encoded = io.BytesIO()
+    try:
+        sf.write(encoded, data, sr, subtype=subtype, format="WAV")
+        with atomic_write(path, "wb") as fh:
+            fh.write(encoded.getbuffer())
+    except OSError as exc:
+        raise _WriteFailure(str(path), exc.strerror or str(exc)) from None
+    except sf.SoundFileError as exc:
+        reason = getattr(exc, "error_string", "") or str(exc)
+        raise _WriteFailure(str(path), reason) from None
 
 
 def _render_task(task: dict, params: SynthParams, seed: int, folder: str, preset: str) -> dict:
@@ -213,9 +237,13 @@ def synthesize(
     study: str = "both",
     workers: int | None = None,
     progress: bool = True,
+    replace: bool = False,
     **overrides,
 ) -> dict[str, Path]:
     """Render the synthetic collections.
+
+    Each study is rendered in a hidden folder beside its own and renamed into
+    place when complete: a failure (a full disk) leaves ``out_dir`` as it was.
 
     Parameters
     ----------
@@ -236,6 +264,9 @@ def synthesize(
         1: in this process). The files do not depend on it.
     progress : bool
         Show a progress bar.
+    replace : bool
+        Replace the corpus a study's folder already holds (by default it is
+        refused, even for the same preset and seed).
     **overrides
         Any field of :class:`SynthParams` (unknown names raise
         :class:`~crowdnb.errors.ParameterError`).
@@ -244,6 +275,15 @@ def synthesize(
     -------
     dict[str, Path]
         The collection folder of each study rendered.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown parameter or an output that is a file.
+    DataError
+        When ``out_dir`` is a collection itself, a study's folder holds a
+        corpus (and not ``replace``) or other files, or a file cannot be
+        written (the message names it and the system's reason).
     """
     params = make_params(preset, **overrides)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -258,12 +298,24 @@ def synthesize(
     preset_name = preset if isinstance(preset, str) else "custom"
     out_dir = Path(out_dir)
     studies = STUDIES if study == "both" else (study,)
-    jobs = []
-    for name in studies:
-        folder = out_dir / name
-        (folder / "audio").mkdir(parents=True, exist_ok=True)
-        for task in plan_clips(params, seed=seed, study=name):
-            jobs.append((task, str(folder)))
+    _check_out(out_dir, studies, replace=replace)
+    with _staging(out_dir, studies) as staged:
+        jobs = [(task, str(staged[name])) for name in studies
+                for task in plan_clips(params, seed=seed, study=name)]
+        rows = _render_jobs(jobs, params, seed=seed, preset=preset_name, workers=workers,
+                            progress=progress)
+        for name, folder in staged.items():
+            table = pd.DataFrame([rows[task["clip_id"]] for task, f in jobs if f == str(folder)])
+            _write_tables(folder, table.drop(columns=["_render_s"]), study=name,
+                          preset=preset_name, seed=seed)
+        for name, folder in staged.items():
+            _install(folder, out_dir / name)
+    return {name: out_dir / name for name in studies}
+
+
+def _render_jobs(jobs: list[tuple[dict, str]], params: SynthParams, *, seed: int, preset: str,
+                 workers: int, progress: bool) -> dict[str, dict]:
+    """Render and write every planned clip; its clips-table row by clip id."""
     rows: dict[str, dict] = {}
     bar = None
     if progress:
@@ -272,7 +324,7 @@ def synthesize(
         bar = tqdm(total=len(jobs), desc="synth", unit="clip")
     if workers == 1 or len(jobs) <= 1:
         for task, folder in jobs:
-            rows[task["clip_id"]] = _render_task(task, params, seed, folder, preset_name)
+            rows[task["clip_id"]] = _render_task(task, params, seed, folder, preset)
             if bar is not None:
                 bar.update(1)
     else:
@@ -284,33 +336,130 @@ def synthesize(
                             and "torch" not in sys.modules) else "spawn"
         ctx = multiprocessing.get_context(method)
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = [pool.submit(_render_task, task, params, seed, folder, preset_name)
+            futures = [pool.submit(_render_task, task, params, seed, folder, preset)
                        for task, folder in order]
-            for fut in as_completed(futures):
-                row = fut.result()
-                rows[row["clip_id"]] = row
-                if bar is not None:
-                    bar.update(1)
+            try:
+                for fut in as_completed(futures):
+                    row = fut.result()
+                    rows[row["clip_id"]] = row
+                    if bar is not None:
+                        bar.update(1)
+            except BaseException:
+                for fut in futures:  # a failed clip (a full disk) ends the render
+                    fut.cancel()
+                raise
     if bar is not None:
         bar.close()
-    result = {}
+    return rows
+
+
+def _write_tables(folder: Path, table: pd.DataFrame, *, study: str, preset: str,
+                  seed: int) -> None:
+    """The clips table and the card of one rendered study."""
+    try:
+        write_clips(table, folder)
+        write_card(table, folder, title=f"Synthetic crowd sounds: {study} ({preset} preset, "
+                                        f"seed {seed})",
+                   description=_DESCRIPTION[study])
+    except OSError as exc:  # a write that fails on a full disk names no file
+        name = CARD_FILE if (folder / CLIPS_FILE).is_file() else CLIPS_FILE
+        raise _WriteFailure(str(folder / name), exc.strerror or str(exc)) from None
+
+
+def _check_out(out_dir: Path, studies: tuple[str, ...], *, replace: bool) -> None:
+    """Refuse an output folder that is a file or a collection, or a corpus not to be replaced."""
+    wanted = " and ".join(f"{name}/" for name in studies)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ParameterError(f"{out_dir}: not a folder (it is a file); the output is the "
+                             f"folder that receives {wanted}")
+    if (out_dir / CLIPS_FILE).is_file():
+        raise DataError(f"{out_dir}: is a collection (it holds {CLIPS_FILE}); the corpus would "
+                        f"be written inside it as {wanted}. Choose another output folder")
     for name in studies:
         folder = out_dir / name
-        ids = [task["clip_id"] for task, f in jobs if f == str(folder)]
-        table = pd.DataFrame([rows[i] for i in ids]).drop(columns=["_render_s"])
-        write_clips(table, folder)
-        write_card(table, folder, title=f"Synthetic crowd sounds: {name} ({preset_name} preset, "
-                                        f"seed {seed})",
-                   description=_DESCRIPTION[name])
-        result[name] = folder
-    return result
+        if folder.exists() and not folder.is_dir():
+            raise DataError(f"{folder}: not a folder (it is a file); nothing was changed")
+        entries = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        if not entries:
+            continue
+        if not (folder / CLIPS_FILE).is_file():
+            listed = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
+            raise DataError(f"{folder}: not empty and not a corpus (it holds {listed}); "
+                            "render into a new or empty folder")
+        if not replace:
+            raise DataError(f"{folder}: already holds {_describe(folder)}; nothing was "
+                            "changed. Pass --replace to render it afresh, or choose another "
+                            "output folder")
+
+
+def _describe(folder: Path) -> str:
+    """What a folder's clips table holds, in words ("a collection of 6 clips (preset ...)")."""
+    try:
+        table = pd.read_csv(folder / CLIPS_FILE, keep_default_na=False, dtype=str)
+    except (OSError, ValueError, pd.errors.ParserError):
+        return "a clips table"
+    text = f"a collection of {len(table)} clips"
+    made_by = str(table["attribution"].iloc[0]) if "attribution" in table and len(table) else ""
+    if made_by.startswith("crowdnb.synth, "):
+        text += f" ({made_by.removeprefix('crowdnb.synth, ')})"
+    return text
+
+
+@contextlib.contextmanager
+def _staging(out_dir: Path, studies: tuple[str, ...]) -> Iterator[dict[str, Path]]:
+    """A hidden folder beside each study's folder to render it in; removed at the end.
+
+    A failure (a full disk) leaves ``out_dir`` as it was, and becomes one
+    :class:`DataError` that names the file and the reason.
+    """
+    created = not out_dir.exists()
+    staged: dict[str, Path] = {}
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in studies:
+            # not mkdtemp: the folder becomes the study's, with the usual permissions
+            staged[name] = out_dir / f".{name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            (staged[name] / "audio").mkdir(parents=True)
+        yield staged
+    except (_WriteFailure, OSError) as exc:
+        where, reason = (exc.path, exc.reason) if isinstance(exc, _WriteFailure) \
+            else (exc.filename or out_dir, exc.strerror or str(exc))
+        for name, folder in staged.items():  # name the file as it would have been
+            if str(where).startswith(f"{folder}{os.sep}"):
+                where = out_dir / name / Path(where).relative_to(folder)
+        raise DataError(f"{where}: cannot write it ({reason}); nothing was changed in "
+                        f"{out_dir}") from None
+    finally:
+        for folder in staged.values():
+            shutil.rmtree(folder, ignore_errors=True)
+        if created:
+            with contextlib.suppress(OSError):  # removed only when empty: after a failure
+                out_dir.rmdir()
+
+
+def _install(staged: Path, folder: Path) -> None:
+    """Put a rendered study in place of ``folder`` (and of the corpus it held)."""
+    aside = None
+    if folder.exists():
+        aside = Path(tempfile.mkdtemp(prefix=f".{folder.name}.replaced-", dir=folder.parent))
+        os.replace(folder, aside / folder.name)
+    try:
+        os.replace(staged, folder)
+    except OSError:
+        if aside is not None:
+            os.replace(aside / folder.name, folder)
+        raise
+    finally:
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
 
 
 def _run_cli(args) -> int:
     overrides = dict(parse_override(text) for text in (args.set or []))
     t0 = time.perf_counter()
     folders = synthesize(args.out, preset=args.preset, seed=args.seed, study=args.study,
-                         workers=args.workers, progress=not args.quiet, **overrides)
+                         workers=args.workers, progress=not args.quiet, replace=args.replace,
+                         **overrides)
     elapsed = time.perf_counter() - t0
     for name, folder in folders.items():
         table = pd.read_csv(folder / "clips.csv")
@@ -337,7 +486,12 @@ def register_cli(subparsers) -> None:
     parser.add_argument("--preset", default="paper", choices=sorted(PRESETS),
                         help="parameter preset (default: paper)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--out", required=True,
+                        help="output folder: receives emotions/ and football/ (a folder that "
+                             "already holds them is refused unless --replace)")
+    parser.add_argument("--replace", action="store_true",
+                        help="replace the corpus --out already holds (once the new one is "
+                             "complete)")
     parser.add_argument("--study", default="both", choices=["both", *STUDIES],
                         help="which collection(s) to render (default: both)")
     parser.add_argument("--set", action="append", metavar="NAME=VALUE",

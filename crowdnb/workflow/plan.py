@@ -136,6 +136,9 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     common = data.get("common") or {}
     if not isinstance(common, dict):
         raise DataError(f"{path}: 'common' must map parameters to the values every point shares")
+    if "grid" in data and not data["grid"]:  # crossed with nothing, it would add nothing
+        raise DataError(f"{path}: 'grid' is empty; map parameters to lists of values "
+                        "(grid: {seed: [0, 1, 2]}), or leave 'grid' out")
     grid = data.get("grid") or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise DataError(f"{path}: 'grid' must map parameters to non-empty lists of values")

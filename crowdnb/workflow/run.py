@@ -29,7 +29,7 @@ from typing import Iterator, Sequence
 
 from ..errors import CrowdnbError, DataError, ParameterError
 from ..files import atomic_path
-from .plan import NOTEBOOK_FOLDER, STAGE_RECORD, plan_from_config
+from .plan import NOTEBOOK_FOLDER, STAGE_RECORD, Plan, plan_from_config
 from .project import Project, check_run_name, find_project
 from .stages import discover_stages, load_param_file, match_stage, parse_override
 
@@ -106,6 +106,42 @@ def _remove_stale_snakemake_locks(runs_root: Path, names: Sequence[str]) -> bool
                 (folder / f"{index}.{part}.lock").unlink(missing_ok=True)
             removed = True
     return removed
+
+
+def _check_settings_together(plan: Plan, *, params_file: str | os.PathLike | None) -> None:
+    """Check the settings each job's parameters give together, as its library code will.
+
+    The notebooks' declared ranges check each parameter alone (``hop_s > 0``);
+    a job whose parameters are preprocessing settings
+    (:class:`crowdnb.config.PreprocessConfig`) is also checked as
+    :func:`crowdnb.dataset.preprocess` checks them before it reads a clip:
+    ``low_hz`` below ``high_hz`` and below 0.95 x Nyquist, ``fmin`` below
+    Nyquist, a block at least one window long, ... (Here, not in the plan:
+    the plan's imports are code inputs of every stage.)
+
+    Raises
+    ------
+    ParameterError
+        Naming the parameter file (or the sweep file and point), the stage
+        and the settings.
+    """
+    from ..config import PreprocessConfig
+    from ..dataset import check_settings
+
+    names = set(PreprocessConfig().flat())
+    for (run, stage), job in plan.jobs.items():
+        values = {k: v for k, v in job.values.items() if k in names}
+        if not values:
+            continue
+        try:
+            check_settings(PreprocessConfig.from_flat(**values))
+        except ParameterError as exc:
+            if run == plan.main_run:
+                where = str(params_file or "parameters")
+            else:
+                sweep, _, point = run.partition("/")
+                where = f"{plan.sweeps[sweep].path}, point {point}"
+            raise ParameterError(f"{where}, stage {stage}: {exc}") from None
 
 
 def _sync_book(run_dir: Path, stages, book_dir: Path) -> None:
@@ -192,7 +228,7 @@ def run_study(
         Execute the selected stages even when they are up to date.
     dry_run : bool
         Say what would run and why; run nothing.
-    jobs : int or None
+    jobs : int >= 1 or None
         Jobs at a time: local CPU cores to use (None: all of them), or, with
         a cluster executor, jobs submitted at a time.
     executor, executor_args : str, sequence of str
@@ -213,6 +249,8 @@ def run_study(
         locked by another process, or a stage that stopped (the message names
         it and the executed notebook with its traceback).
     """
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ParameterError(f"jobs (--jobs) must be a whole number of at least 1, got {jobs!r}")
     project_ = find_project(project)
     stages = discover_stages(project_.notebooks)
     file_params = load_param_file(params_file) if params_file is not None else {}
@@ -238,6 +276,7 @@ def run_study(
     }
     # Every parameter is checked here, before Snakemake starts anything.
     plan = plan_from_config(config)
+    _check_settings_together(plan, params_file=params_file)
     # ... and every job's inputs (a notebook that does not parse, a missing input
     # file), so that the error is ours, in one line, not Snakemake's wrapper of it
     for run, stage in plan.jobs:
