@@ -72,7 +72,8 @@ def make_stream(path: Path, seconds: float, *, seed: int = 0, segment_s: float =
 def make_checkpoint(path: Path, n_classes: int = 3) -> None:
     """An untrained but valid crowdnb checkpoint (PyTorch's default initialisation, seeded)."""
     model, info = build_model(n_classes, weights="none", seed=0)
-    torch.save({"format": CHECKPOINT_FORMAT, "architecture": info["architecture"],
+    torch.save({"format": CHECKPOINT_FORMAT, "network": info["network"],
+                "architecture": info["architecture"],
                 "state_dict": model.state_dict(), "classes": [f"class{i}" for i in range(n_classes)],
                 "normalization": image_normalization(), "image_size": [227, 227],
                 "preprocessing": PreprocessConfig().to_dict(), "model_info": info}, path)

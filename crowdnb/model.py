@@ -631,7 +631,10 @@ def load_checkpoint(
         raise DataError(f"{path}: incomplete crowdnb checkpoint: no {', '.join(missing)} "
                         "(damaged, or not written by crowdnb.train)")
     classes = list(checkpoint["classes"])
-    name = _LEGACY_FORMATS.get(fmt) or str(checkpoint.get("network", ""))
+    if fmt == CHECKPOINT_FORMAT and "network" not in checkpoint:
+        raise DataError(f"{path}: incomplete crowdnb checkpoint: no network (damaged, or not "
+                        "written by crowdnb.train)")
+    name = _LEGACY_FORMATS.get(fmt) or str(checkpoint["network"])
     if name not in NETWORKS:
         raise DataError(f"{path}: checkpoint of an unknown network {name!r} (this crowdnb knows "
                         f"{', '.join(NETWORKS)})")

@@ -64,8 +64,16 @@ __all__ = [
 ]
 
 EMOTIONS = ("joy", "anger", "neutral")
-#: How the results name the image network.
-NETWORK = "AlexNet on spectrogram images"
+#: How the results name the image network (the study's, fine-tuned from ImageNet;
+#: EfficientNet-Lite0 where AlexNet's weights cannot be had, as in chapters 4-6).
+NETWORK = "image network fine-tuned from ImageNet"
+#: The image networks the check trains: (name, network, initial weights). The
+#: pair answers whether ImageNet pretraining carries across from synthetic to
+#: real crowds.
+IMAGE_NETWORKS = (
+    (NETWORK, "alexnet", "imagenet"),
+    ("AlexNet from random weights", "alexnet", "scratch"),
+)
 
 
 @dataclass
@@ -209,14 +217,15 @@ class Transfer:
     predictions : dict
         ``{method: predictions}`` (one row per test block: ``predicted``,
         ``prob_<class>``), the baselines of :data:`crowdnb.baselines.BASELINES`
-        first, then :data:`NETWORK` when it was trained.
-    network_metrics : dict or None
-        The network's training metrics (:func:`crowdnb.train.train_model`:
-        weights used, recipe, timings), None without the network.
+        first, then the image networks (:data:`IMAGE_NETWORKS`) when trained.
+    network_metrics : dict
+        ``{method: training metrics}`` of each image network
+        (:func:`crowdnb.train.train_model`: weights used, recipe, timings);
+        empty without them.
     """
 
     predictions: dict
-    network_metrics: dict | None = None
+    network_metrics: dict = field(default_factory=dict)
 
 
 def transfer_scores(
@@ -233,6 +242,7 @@ def transfer_scores(
     network_dir: str | os.PathLike | None = None,
     recipe: TrainRecipe = TrainRecipe(),
     weights: str | os.PathLike = "imagenet",
+    networks: Sequence[tuple[str, str, str]] = IMAGE_NETWORKS,
     progress: bool = False,
 ) -> Transfer:
     """Every method trained on one set of blocks and scored on another's.
@@ -245,12 +255,18 @@ def transfer_scores(
     train_clips, test_clips : pd.DataFrame
         Their clips tables (``clip_id``, absolute ``path``).
     network : bool
-        Also fine-tune the image network (:func:`crowdnb.train.train_model`
-        with ``recipe`` and ``weights``, from random weights with its
-        from-scratch recipe where the ImageNet weights are missing; no
-        intermediate validation: the test blocks are scored once, at the end).
+        Also train the image networks (:func:`crowdnb.train.train_model` with
+        ``recipe``; no intermediate validation: the test blocks are scored
+        once, at the end).
     network_dir : path-like or None
-        Where the network's metrics, predictions and checkpoint go.
+        Where each network's metrics, predictions and checkpoint go (a folder each).
+    weights : str or path
+        The initial weights of the networks that start from ImageNet
+        (``"imagenet"``, or a file); where AlexNet's cannot be had,
+        EfficientNet-Lite0 is fine-tuned from its packaged ImageNet weights.
+    networks : sequence of (name, network, weights)
+        The image networks (default :data:`IMAGE_NETWORKS`: the study's
+        network from ImageNet, and AlexNet from random weights).
     """
     from dataclasses import replace
 
@@ -272,11 +288,16 @@ def transfer_scores(
     if image_root is None:
         raise ParameterError("image_root: the network needs the folder the image paths "
                              "are relative to")
-    result = train_model(train_blocks, test_blocks, image_root=image_root, out_dir=network_dir,
-                         recipe=replace(recipe, validate_every=None), weights=weights,
-                         seed=seed, classes=classes, preprocessing=config, progress=progress)
-    out[NETWORK] = result.predictions
-    return Transfer(out, result.metrics)
+    trained = {}
+    for name, net, init in networks:
+        folder = None if network_dir is None else Path(network_dir) / _slug(name)
+        result = train_model(train_blocks, test_blocks, image_root=image_root, out_dir=folder,
+                             recipe=replace(recipe, validate_every=None), network=net,
+                             weights=weights if init == "imagenet" else init, seed=seed,
+                             classes=classes, preprocessing=config, progress=progress)
+        out[name] = result.predictions
+        trained[name] = result.metrics
+    return Transfer(out, trained)
 
 
 def file_table(predictions: Mapping[str, pd.DataFrame], clips: pd.DataFrame,
@@ -475,9 +496,9 @@ def realism_check(
                       "training_blocks": int(len(train)),
                       "blocks_per_class": {c: int((train["label"] == c).sum()) for c in classes}},
         "methods": {m: score_numbers(v) for m, v in metrics.items()},
-        "network": (None if transfer.network_metrics is None else
-                    {k: transfer.network_metrics.get(k) for k in ("pretrained", "weights", "params",
-                                                                  "device", "training")}),
+        "network": ({name: {k: m.get(k) for k in ("pretrained", "weights_info", "params", "device",
+                                                  "training")}
+                     for name, m in transfer.network_metrics.items()} or None),
         "versions": library_versions(),
     }
     write_json(out_dir / "summary.json", result.summary)
@@ -570,14 +591,17 @@ def largest_gaps(comparison: pd.DataFrame, *, per_class: int = 3) -> pd.DataFram
     return table.groupby("label", sort=False).head(per_class).drop(columns="size")
 
 
-def _network_words(network: Mapping | None) -> str:
-    """Whether the image network started from ImageNet weights, in words."""
-    if network is None:
+def _network_words(networks: Mapping | None) -> str:
+    """Which image networks were trained, from which weights, in words."""
+    if not networks:
         return ""
-    if network.get("pretrained"):
-        return " The image network was fine-tuned from verified ImageNet weights."
-    return (" The image network was trained from random weights with the from-scratch recipe: "
-            "the ImageNet weights were not used.")
+    words = []
+    for name, m in networks.items():
+        title = (m.get("weights_info") or {}).get("title", "AlexNet")
+        words.append(f"{name}: {title}, " + (
+            "fine-tuned from ImageNet weights checked by their SHA-256 and on photographs"
+            if m.get("pretrained") else "from random weights with its from-scratch recipe"))
+    return " Image networks (" + "; ".join(words) + ")."
 
 
 def realism_markdown(result: RealismCheck) -> str:

@@ -63,7 +63,8 @@ def checkpoint(tmp_path_factory):
     root = tmp_path_factory.mktemp("listen")
     model, info = build_model(len(CLASSES), weights="none", seed=0)
     path = root / "model.pt"
-    torch.save({"format": CHECKPOINT_FORMAT, "architecture": info["architecture"],
+    torch.save({"format": CHECKPOINT_FORMAT, "network": info["network"],
+                "architecture": info["architecture"],
                 "state_dict": model.state_dict(), "classes": CLASSES,
                 "normalization": image_normalization(), "image_size": [227, 227],
                 "preprocessing": PreprocessConfig().to_dict(), "model_info": info}, path)

@@ -122,3 +122,20 @@ def test_a_lite0_checkpoint_drives_predict_and_listen(lite0_checkpoint, capsys):
     probs = np.array([[r.probabilities[c] for c in meta["classes"]] for r in results if r.kept])
     expected = table[[f"prob_{c}" for c in meta["classes"]]].to_numpy()
     assert probs.shape == expected.shape and np.abs(probs - expected).max() < 1e-4
+
+
+def test_an_earlier_alexnet_checkpoint_still_loads(tmp_path):
+    """Checkpoints written before the registry (format crowdnb.alexnet/1) are AlexNet's."""
+    from crowdnb.model import build_model, image_normalization
+
+    model, info = build_model(2, weights="none", seed=0)
+    path = tmp_path / "old.pt"
+    torch.save({"format": "crowdnb.alexnet/1", "state_dict": model.state_dict(),
+                "classes": ["a", "b"], "normalization": image_normalization()}, path)
+    loaded, meta = load_checkpoint(path)
+    assert meta["network"] == "alexnet"
+    assert torch.equal(loaded.classifier[6].weight, model.classifier[6].weight)
+    torch.save({"format": "crowdnb.network/2", "state_dict": model.state_dict(),
+                "classes": ["a", "b"], "normalization": image_normalization()}, path)
+    with pytest.raises(Exception, match="incomplete crowdnb checkpoint: no network"):
+        load_checkpoint(path)

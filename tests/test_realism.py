@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from crowdnb.errors import DataError
-from crowdnb.realism import (EMOTIONS, collect_reference, largest_gaps, method_table,
+from crowdnb.realism import (EMOTIONS, NETWORK, collect_reference, largest_gaps, method_table,
                              mean_gap, realism_check, realism_markdown, seed_table)
 
 SR = 16000
@@ -137,12 +137,18 @@ def test_the_network_path_trains_on_one_side_and_scores_the_other(tmp_path):
     corpus = collect_folder(train, tmp_path / "corpus", progress=False).folder
     reference = _folder(tmp_path / "reference", {c: 1 for c in EMOTIONS}, seed=5)
     result = realism_check(corpus, reference, tmp_path / "check", network=True, statistics=False,
-                           recipe=TrainRecipe(epochs=1, batch_size=3), weights="none",
-                           progress=False)
-    network = result.predictions["AlexNet on spectrogram images"]
-    assert len(network) == 9 and set(network["label"]) == set(EMOTIONS)
-    assert result.summary["network"]["pretrained"] is False
-    assert (tmp_path / "check" / "network" / "metrics.json").is_file()
+                           recipe=TrainRecipe(epochs=1, batch_size=3), progress=False)
+    # the study's network from ImageNet (offline: EfficientNet-Lite0's packaged weights)
+    # beside AlexNet from random weights, each scored on every real block
+    for name in (NETWORK, "AlexNet from random weights"):
+        network = result.predictions[name]
+        assert len(network) == 9 and set(network["label"]) == set(EMOTIONS)
+    nets = result.summary["network"]
+    assert nets[NETWORK]["pretrained"] is True
+    assert nets[NETWORK]["weights_info"]["imagenet_verified"] is True
+    assert nets["AlexNet from random weights"]["pretrained"] is False
+    assert (tmp_path / "check" / "network" / "alexnet_from_random_weights" / "metrics.json").is_file()
+    assert "from random weights with its from-scratch recipe" in realism_markdown(result)
 
 
 

@@ -171,10 +171,12 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
 
     # The pretrained-weights box is generated from the metrics, on every training page.
     metrics = json.loads((run_dir / "04_random_split_training" / "metrics.json").read_text())
-    expected = "Pretrained ImageNet weights were NOT used" if not metrics["pretrained"] \
-        else "ImageNet-pretrained weights"
+    info = metrics["weights_info"]
+    expected = ("Pretrained ImageNet weights were NOT used" if not metrics["pretrained"] else
+                f"{info['title']} instead of AlexNet" if info["network"] != info["network_asked"]
+                else "ImageNet-pretrained weights")
     for stage in ("04_random_split_training", "05_clip_split_training", "06_goal_nogoal_study",
-                  "07_results"):
+                  "07_results", "13_pretraining"):
         page = (html / "book" / "executed" / f"{stage}.html").read_text(encoding="utf-8")
         assert expected in page, stage
     # Glued numbers reached the prose (a missing key fails the build above).
@@ -212,7 +214,9 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
     from crowdnb.report import comparison
 
     here = table[table["key"] == "emotions_random"].set_index("method")
-    chapter_network = table[(table["key"] == "goal_clip") & table["method"].str.startswith("AlexNet")]
+    from crowdnb.baselines import BASELINES
+
+    chapter_network = table[(table["key"] == "goal_clip") & ~table["method"].isin(BASELINES)]
     network = here.loc[chapter_network["method"].iloc[0]]
     said = comparison(network, here.loc["MFCC statistics + logistic regression"],
                       first_name=f"{network.name} (chapters 4-6)",
@@ -245,7 +249,9 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
     assert f"Reference: {check['reference']['clips']} real recording(s)" in collection
     from crowdnb.baselines import BASELINES
 
-    assert set(scores) == {*BASELINES, "AlexNet on spectrogram images"}
+    from crowdnb.realism import IMAGE_NETWORKS
+
+    assert set(scores) == {*BASELINES, *(name for name, _, _ in IMAGE_NETWORKS)}
     for method, scored in scores.items():
         assert method in collection
         if method != "constant classifier":
@@ -254,10 +260,27 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
             assert _text(said.replace("**", "")) in collection, method
     assert "Where the synthetic blocks differ most from the real ones" in collection
     assert "/root/" not in collection and "Warning:" not in collection
+    # What ImageNet pretraining buys: every method on the chapters' own splits, the
+    # weights checked on photographs, and each paired difference worded from effects.csv.
+    from crowdnb.report import paired_sentence
+
+    pretraining = _text((html / "book" / "executed" / "13_pretraining.html").read_text(
+        encoding="utf-8")).replace("\u2019", "'")
+    scores13 = pd.read_csv(run_dir / "13_pretraining" / "scores.csv")
+    assert set(scores13["key"]) == {"emotions_random", "emotions_clip", "goal_random", "goal_clip"}
+    probe = f"{info['title']} frozen + logistic regression"
+    assert (scores13["method"] == probe).sum() == 4 and probe in pretraining
+    # smoke.yaml leaves every row on: both random-weight networks on the random splits
+    randoms = scores13[scores13["method"].str.endswith("from random weights")]
+    assert set(randoms["key"]) == {"emotions_random", "goal_random"}
+    assert "chelsea.png (a cat)" in pretraining and "Egyptian cat" in pretraining
+    for row in pd.read_csv(run_dir / "13_pretraining" / "effects.csv").to_dict("records"):
+        assert _text(paired_sentence(row)) in pretraining, row
+    assert "/root/" not in pretraining and "Warning:" not in pretraining and "URLError" not in pretraining
     # The recipe is worded once, from this run's values, on every training page.
     for stage in ("04_random_split_training", "05_clip_split_training", "06_goal_nogoal_study"):
         page = (html / "book" / "executed" / f"{stage}.html").read_text(encoding="utf-8")
-        assert "The training recipe: stochastic gradient descent" in page, stage
+        assert "The training recipe as it ran: stochastic gradient descent" in page, stage
         assert f"for {metrics['params']['epochs']} epochs" in page, stage
 
 

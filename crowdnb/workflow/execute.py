@@ -135,10 +135,13 @@ def execute_stage(
     changed = sorted(name for name, value in values.items()
                      if name not in RUNNER_PARAMETERS and defaults.get(name) != value)
     parameters = {name: values[name] for name in changed}
-    parameters["run_dir"] = str(run_dir)
+    # Relative to the kernel's working directory (notebooks/): the injected-parameters
+    # cell is shown on the book's pages, and this machine's paths are not the reader's.
+    parameters["run_dir"] = os.path.relpath(run_dir, project.notebooks)
     if "cache_dir" in stage.parameters:
         # shared by every run of this folder of runs (the workflow's working directory)
-        parameters["cache_dir"] = str(Path.cwd().resolve() / CACHE_FOLDER)
+        parameters["cache_dir"] = os.path.relpath(Path.cwd().resolve() / CACHE_FOLDER,
+                                                  project.notebooks)
     os.environ.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
     started = _utc_now()
     t0 = time.perf_counter()
