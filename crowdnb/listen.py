@@ -58,12 +58,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .audio import (CLIPPING_FRACTION, Block, band_limit, full_scale_fraction, load_clip,
+from .audio import (CLIPPING_FRACTION, Block, ClipStream, band_limit, full_scale_fraction,
                     normalize_loudness, split_blocks, truncation)
 from .config import AudioConfig, PreprocessConfig
 from .errors import AudioError, CrowdnbError, ParameterError
 from .model import load_checkpoint, predict_proba, resolve_device
-from .predict import InputWarning, checkpoint_preprocessing
+from .predict import InputWarning, band_note, checkpoint_preprocessing
 
 __all__ = ["Listener", "WindowResult", "MovingAverage", "AlertRule", "Alert", "AlertTracker",
            "Source", "listen", "file_source", "wav_stream_source", "raw_pcm_source",
@@ -530,6 +530,11 @@ class Source:
         (:func:`time.perf_counter`).
     live : bool
         The source paces itself (a microphone): it cannot be played "at real speed".
+    close : callable
+        Releases what the source holds (called by :func:`listen` when it is done).
+    own_rate : int or None
+        The audio's own sample rate, Hz, where the frames were resampled from
+        it (a file, decoded at the listener's rate); None when ``rate`` is its own.
     """
 
     name: str
@@ -538,33 +543,41 @@ class Source:
     chunks: Iterator[tuple[np.ndarray, float]]
     live: bool = False
     close: Callable[[], None] = field(default=lambda: None)
+    own_rate: int | None = None
 
 
 def file_source(path: str | os.PathLike, *, sr: int, chunk_s: float = CHUNK_S) -> Source:
-    """An audio file as a stream, decoded by :func:`crowdnb.audio.load_clip`.
+    """An audio file as a stream, decoded as ``crowdnb predict`` decodes it.
 
-    The file is decoded, mixed to mono and resampled to ``sr`` exactly as
-    ``crowdnb predict`` does it, then handed over in chunks of ``chunk_s``;
-    :func:`listen` plays them at real speed or as fast as it can. A file whose
-    header promises more than it holds is warned about (:class:`InputWarning`).
+    A :class:`crowdnb.audio.ClipStream` reads the file a block at a time,
+    mixes it to mono and resamples it to ``sr`` (the samples of
+    :func:`crowdnb.audio.load_clip`), and the source hands them over in
+    chunks of ``chunk_s``; :func:`listen` plays them at real speed or as fast
+    as it can. Memory stays bounded whatever the file's length. A file that
+    holds less than its header promises is warned about (:class:`InputWarning`)
+    when its end is reached.
 
     Raises
     ------
     AudioError
         When the file cannot be read (see :func:`crowdnb.audio.load_clip`).
     """
-    y, sr = load_clip(path, sr=sr)
-    cut = truncation(path, y.size / sr)
-    if cut:
-        warnings.warn(f"{path}: {cut}; the windows below cover what it holds", InputWarning,
-                      stacklevel=2)
+    stream = ClipStream(path, sr=sr)
     step = max(1, int(round(chunk_s * sr)))
 
     def chunks():
-        for i in range(0, y.size, step):
-            yield y[i:i + step, None], time.perf_counter()
+        try:
+            for y in stream:
+                for i in range(0, y.size, step):
+                    yield y[i:i + step, None], time.perf_counter()
+            cut = truncation(path, stream.samples / sr)
+            if cut:
+                warnings.warn(f"{path}: {cut}; the windows above cover what it holds", InputWarning,
+                              stacklevel=2)
+        finally:
+            stream.close()
 
-    return Source(str(path), sr, 1, chunks())
+    return Source(str(path), sr, 1, chunks(), close=stream.close, own_rate=stream.rate)
 
 
 def _decoder(sample_format: str) -> Callable[[bytes], np.ndarray]:
@@ -606,9 +619,32 @@ def _pcm_chunks(fh, *, name: str, sample_format: str, channels: int, rate: int,
         pending = data[usable:]
         if usable:
             yield decode(data[:usable]).reshape(-1, channels), time.perf_counter()
-    if pending:
+    cut = _cut_short(data_bytes, remaining, frame_bytes=frame_bytes, rate=rate)
+    if cut:
+        frame = (f" (inside a sample frame: its last {len(pending)} byte(s) were ignored)"
+                 if pending else "")
+        warnings.warn(f"{name}: {cut}{frame}; the windows above cover what arrived", InputWarning,
+                      stacklevel=2)
+    elif pending:
         warnings.warn(f"{name}: the stream ended inside a sample frame; its last {len(pending)} "
                       "byte(s) were ignored", InputWarning, stacklevel=2)
+
+
+def _cut_short(data_bytes: int | None, remaining: int | None, *, frame_bytes: int,
+               rate: int) -> str:
+    """How a stream fell short of its WAV header's data size ("" when it did not).
+
+    With the tolerance of :func:`crowdnb.audio.truncation` for a file: 10 ms,
+    or 0.1 % of the promised length.
+    """
+    if data_bytes is None or not remaining:
+        return ""
+    promised_s = data_bytes / frame_bytes / rate
+    arrived_s = (data_bytes - remaining) // frame_bytes / rate
+    if promised_s - arrived_s <= max(0.01, 1e-3 * promised_s):
+        return ""
+    return (f"truncated: the WAV header promises {promised_s:.2f} s, the stream ended after "
+            f"{arrived_s:.2f} s")
 
 
 def raw_pcm_source(fh, *, rate: int, channels: int = 1, sample_format: str = "s16le",
@@ -835,6 +871,9 @@ def listen(source: Source, listener: Listener, *, realtime: bool = False,
     if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
         raise ParameterError(f"--duration must be a positive number of seconds, got {duration_s!r}")
     listener.name = source.name
+    band = band_note(rate=source.own_rate or source.rate, config=listener.config)
+    if band:
+        warnings.warn(f"{source.name}: {band}", InputWarning, stacklevel=2)
     to_listener = _ToListenerRate(source.rate, listener.sr)
     limit = None if duration_s is None else int(round(duration_s * source.rate))
     frames_in, began = 0, None
@@ -915,6 +954,30 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ParameterError("--realtime: the microphone is real time already")
 
 
+def _standard_input():
+    """The binary standard input; an AudioError (one line) when there is none to read.
+
+    Started with standard input closed (``crowdnb listen ... - <&-``), Python
+    has no ``sys.stdin``; opened for writing only, reading it fails. A read
+    of 0 bytes tells the second apart without taking anything from the stream.
+    """
+    if sys.stdin is None:
+        raise AudioError("standard input: closed, there is nothing to read; pipe audio into "
+                         "it (e.g. ffmpeg -i URL -f wav - | crowdnb listen --model M -) "
+                         "or give a file")
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file descriptor (a test's stand-in)
+        fd = None
+    if fd is not None:
+        try:
+            os.read(fd, 0)
+        except OSError as exc:
+            raise AudioError(f"standard input: not readable ({exc.strerror or exc}); pipe audio "
+                             "into it or give a file") from None
+    return sys.stdin.buffer
+
+
 def _open_source(args: argparse.Namespace, sr: int) -> Source:
     if args.mic:
         device = args.input_device
@@ -922,7 +985,7 @@ def _open_source(args: argparse.Namespace, sr: int) -> Source:
             device = int(device)
         return microphone_source(rate=sr, device=device)
     if args.source == "-":
-        stdin = sys.stdin.buffer
+        stdin = _standard_input()
         if args.format is not None:
             return raw_pcm_source(stdin, rate=args.rate, channels=args.channels or 1,
                                   sample_format=args.format)

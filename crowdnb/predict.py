@@ -8,6 +8,14 @@ gets class probabilities; the clip gets one label, by default the class with
 the highest probability averaged over its blocks (``aggregate="mean"``), or
 the majority vote of its blocks (``aggregate="vote"``).
 
+A file of any length is read and prepared in pieces (a
+:class:`crowdnb.audio.ClipStream` into
+:func:`crowdnb.audio.normalised_blocks_streamed`) and its images classified a
+batch at a time: besides the network, memory holds a few chunks of samples and
+one batch of images whatever the file's length (a 3 h recording read whole
+took 18 GB). The blocks and their probabilities are those of the whole-file
+functions above, value for value.
+
 Training band-limits each clip as a whole before cutting it into blocks, and
 so does the predictor by default (``band_limit_per="clip"``). A stream cannot:
 ``crowdnb listen`` band-limits each window on its own
@@ -29,20 +37,21 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from .audio import CLIPPING_FRACTION, Block, ClipStream, truncation
 from .config import PreprocessConfig
 from .errors import AudioError, CrowdnbError, DataError, ParameterError
 from .evaluation import clip_vote
 from .model import load_checkpoint, predict_proba, resolve_device
 
-__all__ = ["predict_file", "checkpoint_preprocessing", "register_cli", "AGGREGATES", "BAND_LIMITS",
-           "InputWarning"]
+__all__ = ["predict_file", "checkpoint_preprocessing", "band_note", "register_cli", "AGGREGATES",
+           "BAND_LIMITS", "InputWarning"]
 
 #: Ways to turn block probabilities into one clip label.
 AGGREGATES = {
@@ -83,30 +92,86 @@ class InputWarning(UserWarning):
     """An audio file was classified, but something about it deserves a look."""
 
 
-def _block_images(path: str | os.PathLike, config: PreprocessConfig, band_limit_per: str = "clip"):
-    """(blocks, images of the kept ones) of an audio file, the way training (or a stream) made them."""
-    from .audio import (CLIPPING_FRACTION, full_scale_fraction, load_clip, normalised_blocks,
-                        truncation)
+def band_note(*, rate: float, config: PreprocessConfig) -> str:
+    """Why audio sampled at ``rate`` lacks part of a model's trained band ("" when it has it all).
+
+    Audio sampled at ``rate`` holds nothing above ``rate / 2`` (its Nyquist
+    frequency). The training images held sound up to the lowest of the band
+    limit's upper edge (``high_hz``), the training rate's Nyquist frequency
+    (``sr / 2``) and the spectrogram's top band (``fmax``); a recording that
+    stops below that draws images dark where every training image had energy.
+
+    Parameters
+    ----------
+    rate : float > 0
+        The audio's own sample rate, Hz (before any resampling).
+    config : PreprocessConfig
+        The checkpoint's preprocessing (:func:`checkpoint_preprocessing`).
+
+    Returns
+    -------
+    str
+        One line, or "" when the audio covers the trained band.
+    """
+    trained_hz = min(config.audio.high_hz, config.audio.sr / 2, config.spectrogram.fmax)
+    if rate / 2 >= trained_hz:
+        return ""
+    return (f"its sample rate ({rate:g} Hz) limits its band to {rate / 2:g} Hz, where the model "
+            f"was trained on audio up to {trained_hz:g} Hz; its answers may not be trusted")
+
+
+def _prepared_blocks(stream: ClipStream, config: PreprocessConfig, band_limit_per: str):
+    """The blocks of a file as they are prepared, the way training (or a stream) made them."""
+    from .audio import cut_blocks, normalised_blocks_streamed
+
+    audio = config.audio
+    if band_limit_per == "clip":
+        return normalised_blocks_streamed(stream, stream.sr, config=audio, where=str(stream.path))
+    from .listen import normalised_block
+
+    return (normalised_block(samples, stream.sr, index=index, start_s=start_s, config=audio)
+            for index, start_s, samples in cut_blocks(stream, stream.sr, block_s=audio.block_s,
+                                                      hop_s=audio.hop_s))
+
+
+#: The block table's columns taken from each :class:`crowdnb.audio.Block`.
+_BLOCK_COLUMNS = ("start_s", "end_s", "kept", "reason", "loudness_lufs", "gain_db", "clipped")
+
+
+def _classified(blocks: Iterable[Block], model: nn.Module, meta: Mapping[str, Any],
+                config: PreprocessConfig, *, device: torch.device,
+                batch_size: int) -> tuple[dict[str, list], np.ndarray]:
+    """The blocks' table columns, and their probabilities [n_blocks, n_classes] (NaN: dropped).
+
+    Images are drawn and classified ``batch_size`` at a time as the blocks
+    come (the batches :func:`crowdnb.model.predict_proba` makes of all of
+    them at once); a block's samples are let go once its image is drawn.
+    """
     from .spectrogram import spectrogram_image
 
-    y, sr = load_clip(path, sr=config.audio.sr)
-    cut = truncation(path, y.size / sr)
-    if cut:
-        warnings.warn(f"{path}: {cut}; the blocks below cover what it holds", InputWarning,
-                      stacklevel=3)
-    share = full_scale_fraction(y)
-    if share > CLIPPING_FRACTION:
-        warnings.warn(f"{path}: clipped recording: {share:.2%} of the samples at full scale; "
-                      "its spectrograms hold distortion the training images may not have",
-                      InputWarning, stacklevel=3)
-    if band_limit_per == "block":
-        from .listen import independent_blocks
+    columns: dict[str, list] = {name: [] for name in _BLOCK_COLUMNS}
+    kept, images, probs = [], [], []
 
-        blocks = list(independent_blocks(y, sr, config=config.audio))
-    else:
-        blocks = list(normalised_blocks(y, sr, config=config.audio))
-    images = [spectrogram_image(b.samples, sr, config=config) for b in blocks if b.kept]
-    return blocks, images
+    def classify() -> None:
+        tensor = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+        probs.append(predict_proba(model, tensor, normalization=meta["normalization"],
+                                   device=device, batch_size=batch_size)[0])
+        images.clear()
+
+    for n, block in enumerate(blocks):
+        for name in _BLOCK_COLUMNS:
+            columns[name].append(getattr(block, name))
+        if block.kept:
+            kept.append(n)
+            images.append(spectrogram_image(block.samples, config.audio.sr, config=config))
+            if len(images) == batch_size:
+                classify()
+    if images:
+        classify()
+    out = np.full((len(columns["kept"]), len(meta["classes"])), np.nan)
+    if kept:
+        out[kept] = np.concatenate(probs)
+    return columns, out
 
 
 def _clip_label(table: pd.DataFrame, classes: list[str], aggregate: str) -> str | None:
@@ -167,6 +232,13 @@ def predict_file(
         If the checkpoint is missing or malformed.
     ParameterError
         For an unknown ``aggregate``, ``device`` or ``band_limit_per``.
+
+    Warns
+    -----
+    InputWarning
+        When the file's sample rate leaves out part of the band the model was
+        trained on (:func:`band_note`), when it holds less than its header
+        promises (:func:`crowdnb.audio.truncation`), or when it clipped.
     """
     if aggregate not in AGGREGATES:
         raise ParameterError(f"aggregate must be one of {', '.join(AGGREGATES)}, not {aggregate!r}")
@@ -181,26 +253,37 @@ def predict_file(
         model, meta = load_checkpoint(checkpoint, device=dev)
     config = checkpoint_preprocessing(meta, where=str(checkpoint if not isinstance(checkpoint, tuple)
                                                       else "checkpoint"))
-    classes = list(meta["classes"])
-    blocks, images = _block_images(path, config, band_limit_per)
-    if not blocks:
+    with ClipStream(path, sr=config.audio.sr) as stream:
+        band = band_note(rate=stream.rate, config=config)
+        if band:
+            warnings.warn(f"{path}: {band}", InputWarning, stacklevel=2)
+        columns, probs = _classified(_prepared_blocks(stream, config, band_limit_per), model, meta,
+                                     config, device=dev, batch_size=batch_size)
+        _warn_what_was_read(path, stream)
+    if not columns["kept"]:
         raise AudioError(f"{path}: no block to classify (it is shorter than one "
                          f"{config.audio.block_s:g} s block)")
-    kept = [i for i, b in enumerate(blocks) if b.kept]
-    probs = np.full((len(blocks), len(classes)), np.nan)
-    if kept:
-        tensor = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
-        probs[kept], _ = predict_proba(model, tensor, normalization=meta["normalization"], device=dev,
-                                       batch_size=batch_size)
+    return _table(columns, probs, list(meta["classes"]), aggregate)
+
+
+def _warn_what_was_read(path: str | os.PathLike, stream: ClipStream) -> None:
+    """InputWarnings, once a file is read: it held less than its header promised, or it clipped."""
+    cut = truncation(path, stream.samples / stream.sr)
+    if cut:
+        warnings.warn(f"{path}: {cut}; the blocks below cover what it holds", InputWarning,
+                      stacklevel=3)
+    if stream.full_scale_share > CLIPPING_FRACTION:
+        warnings.warn(f"{path}: clipped recording: {stream.full_scale_share:.2%} of the samples "
+                      "at full scale; its spectrograms hold distortion the training images may "
+                      "not have", InputWarning, stacklevel=3)
+
+
+def _table(columns: dict[str, list], probs: np.ndarray, classes: list[str],
+           aggregate: str) -> tuple[pd.DataFrame, str | None]:
+    """predict_file's block table and clip label."""
     table = pd.DataFrame({
-        "block": np.arange(len(blocks)),
-        "start_s": [b.start_s for b in blocks],
-        "end_s": [b.end_s for b in blocks],
-        "kept": [b.kept for b in blocks],
-        "reason": [b.reason for b in blocks],
-        "loudness_lufs": [b.loudness_lufs for b in blocks],
-        "gain_db": [b.gain_db for b in blocks],
-        "clipped": [b.clipped for b in blocks],
+        "block": np.arange(len(columns["kept"])),
+        **columns,
         "label": ["" if np.isnan(p[0]) else classes[int(np.argmax(p))] for p in probs],
     })
     for i, c in enumerate(classes):
