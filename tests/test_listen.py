@@ -12,7 +12,6 @@ import types
 
 import numpy as np
 import pytest
-import scipy.signal
 import soundfile as sf
 import torch
 
@@ -26,22 +25,13 @@ from crowdnb.model import CHECKPOINT_FORMAT, build_model, image_normalization, l
 from crowdnb.predict import predict_file
 from crowdnb.spectrogram import mel_psd_db
 
+from conftest import band_noise
+
 SR = 44100
 CLASSES = ["anger", "joy", "neutral"]
 
 
-def noise(seconds: float, band: tuple[float | None, float | None], seed: int, sr: int = SR,
-          level: float = 0.1) -> np.ndarray:
-    """Gaussian noise filtered to a band (Hz); None leaves that side open."""
-    y = np.random.default_rng(seed).standard_normal(int(round(seconds * sr)))
-    low, high = band
-    if low and high:
-        sos = scipy.signal.butter(6, [low, high], btype="bandpass", fs=sr, output="sos")
-    elif low:
-        sos = scipy.signal.butter(6, low, btype="highpass", fs=sr, output="sos")
-    else:
-        sos = scipy.signal.butter(6, high, btype="lowpass", fs=sr, output="sos")
-    return level * scipy.signal.sosfilt(sos, y)
+noise = band_noise  # the shared band-limited noise of conftest.py
 
 
 def crowd_scene(sr: int = SR) -> np.ndarray:

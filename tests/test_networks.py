@@ -7,9 +7,7 @@ tests use the real weights, on tiny image sets and short clips made here.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
-import soundfile as sf
 import torch
 
 from crowdnb.cli import main
@@ -22,7 +20,7 @@ from crowdnb.networks import FINE_TUNE, NETWORKS, network_spec
 from crowdnb.predict import predict_file
 from crowdnb.splits import random_split
 from crowdnb.train import train_model
-from test_predict import SR, noise
+from conftest import rumble_and_hiss_clips
 from test_train import make_image_set
 
 pytestmark = pytest.mark.filterwarnings("ignore::crowdnb.model.PretrainedWeightsWarning")
@@ -92,14 +90,7 @@ def test_registry_entries_are_complete():
 def lite0_checkpoint(tmp_path_factory):
     """EfficientNet-Lite0 fine-tuned for one epoch on rumble against hiss clips."""
     root = tmp_path_factory.mktemp("audio")
-    rows = []
-    for label, band in (("rumble", (None, 500.0)), ("hiss", (4000.0, None))):
-        for i in range(2):
-            path = root / f"{label}{i}.wav"
-            sf.write(path, noise(4.0, band, seed=len(rows)), SR)
-            rows.append({"clip_id": f"{label}{i}", "event_id": f"{label}{i}", "label": label,
-                         "path": str(path)})
-    made = preprocess(pd.DataFrame(rows), root / "data", progress=False)
+    made = preprocess(rumble_and_hiss_clips(root), root / "data", progress=False)
     blocks = made.blocks
     train, test = blocks[blocks["clip_id"].str.endswith("0")], blocks[blocks["clip_id"].str.endswith("1")]
     train_model(train, test, image_root=root / "data", out_dir=root / "run",

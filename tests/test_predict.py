@@ -8,9 +8,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
-import scipy.signal
 import soundfile as sf
 
 from crowdnb.config import AudioConfig, ImageConfig, PreprocessConfig, SpectrogramConfig, TrainRecipe
@@ -21,35 +19,20 @@ from crowdnb.files import read_json
 from crowdnb.model import load_checkpoint, predict_proba
 from crowdnb.predict import checkpoint_preprocessing, predict_file, register_cli
 from crowdnb.train import load_images, train_model
+from conftest import CLIP_SR, band_noise, rumble_and_hiss_clips
 
-SR = 44100
+SR = CLIP_SR
 
 
-def noise(seconds: float, band: tuple[float | None, float | None], seed: int) -> np.ndarray:
-    """Gaussian noise filtered to a band (Hz); None leaves that side open."""
-    y = np.random.default_rng(seed).standard_normal(int(seconds * SR))
-    low, high = band
-    if low and high:
-        sos = scipy.signal.butter(6, [low, high], btype="bandpass", fs=SR, output="sos")
-    elif low:
-        sos = scipy.signal.butter(6, low, btype="highpass", fs=SR, output="sos")
-    else:
-        sos = scipy.signal.butter(6, high, btype="lowpass", fs=SR, output="sos")
-    return (0.1 * scipy.signal.sosfilt(sos, y)).astype(np.float32)
+noise = band_noise  # the shared band-limited noise of conftest.py
 
 
 @pytest.fixture(scope="module")
 def trained_on_audio(tmp_path_factory):
     """Four 4 s clips (rumble: < 500 Hz, hiss: > 4 kHz), preprocessed, and a short training."""
     root = tmp_path_factory.mktemp("audio")
-    rows = []
-    for label, band in (("rumble", (None, 500.0)), ("hiss", (4000.0, None))):
-        for i in range(2):
-            path = root / f"{label}{i}.wav"
-            sf.write(path, noise(4.0, band, seed=len(rows)), SR)
-            rows.append({"clip_id": f"{label}{i}", "event_id": f"{label}{i}", "label": label, "path": str(path)})
     data = root / "data"
-    made = preprocess(pd.DataFrame(rows), data, progress=False)
+    made = preprocess(rumble_and_hiss_clips(root), data, progress=False)
     blocks = made.blocks
     # The settings as the preprocessing stage records them, stored in the checkpoint.
     params = read_json(data / "params.json")
