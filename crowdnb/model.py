@@ -615,7 +615,9 @@ def load_checkpoint(
     if not path.is_file():
         raise DataError(f"{path}: checkpoint not found")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        # Memory-mapped: the weights are read from the file as they are used, and
+        # become the model's own tensors below (no second copy in memory).
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except OSError as exc:
         raise DataError(f"{path}: cannot read the checkpoint ({exc.strerror or exc})") from None
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError):
@@ -639,9 +641,10 @@ def load_checkpoint(
         raise DataError(f"{path}: checkpoint of an unknown network {name!r} (this crowdnb knows "
                         f"{', '.join(NETWORKS)})")
     spec = NETWORKS[name]
-    model = _empty(spec, len(classes))
+    with torch.device("meta"):
+        model = spec.make(len(classes))
     try:
-        model.load_state_dict(checkpoint["state_dict"], strict=True)
+        model.load_state_dict(checkpoint["state_dict"], strict=True, assign=True)
     except RuntimeError as exc:
         raise DataError(f"{path}: checkpoint does not fit {spec.title} with {len(classes)} classes "
                         f"({str(exc).splitlines()[0]})") from None

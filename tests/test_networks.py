@@ -72,7 +72,7 @@ def test_auto_fine_tune_means_all_from_random_weights(image_set):
     result = _train(image_set, network="efficientnet_lite0", weights="scratch")
     assert result.metrics["params"]["fine_tune"] == "all"
     spec = network_spec("efficientnet_lite0")
-    assert result.metrics["params"]["lr"] == pytest.approx(spec.scratch_lr_per_image * 10)
+    assert result.metrics["params"]["lr"] == pytest.approx(spec.scratch_lr_per_image * 6)  # minibatch 6
 
 
 def test_registry_entries_are_complete():
