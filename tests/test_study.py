@@ -313,3 +313,21 @@ def test_sweep_files_resolve_for_every_point():
                                           where=f"{path}, {point}")
             for key in overrides:
                 assert any(key.rpartition(".")[2] in v.set for v in resolved.values()), key
+
+
+def test_changing_the_network_reruns_the_training_chapters_and_what_reads_them(tmp_path):
+    """Snakemake reruns a job whose parameters changed, and everything downstream of it:
+    a new network changes the parameters of the three training chapters only."""
+    from crowdnb.workflow.plan import plan_from_config
+
+    def parameters(overrides):
+        plan = plan_from_config({"project": str(ROOT), "runs_root": str(tmp_path), "run": "default",
+                                 "params_file": str(ROOT / "params" / "default.yaml"),
+                                 "overrides": overrides})
+        return {stage: plan.parameters_json("default", stage) for stage in STAGES}
+
+    before = parameters([])
+    assert before == parameters(["network=alexnet"])  # the default value changes nothing
+    after = parameters(["network=efficientnet_lite0"])
+    changed = sorted(stage for stage in STAGES if before[stage] != after[stage])
+    assert changed == ["04_random_split_training", "05_clip_split_training", "06_goal_nogoal_study"]
