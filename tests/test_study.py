@@ -176,7 +176,7 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
                 f"{info['title']} instead of AlexNet" if info["network"] != info["network_asked"]
                 else "ImageNet-pretrained weights")
     for stage in ("04_random_split_training", "05_clip_split_training", "06_goal_nogoal_study",
-                  "07_results", "13_pretraining"):
+                  "07_results", "12_pretraining"):
         page = (html / "book" / "executed" / f"{stage}.html").read_text(encoding="utf-8")
         assert expected in page, stage
     # Glued numbers reached the prose (a missing key fails the build above).
@@ -264,9 +264,9 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
     # weights checked on photographs, and each paired difference worded from effects.csv.
     from crowdnb.report import paired_sentence
 
-    pretraining = _text((html / "book" / "executed" / "13_pretraining.html").read_text(
+    pretraining = _text((html / "book" / "executed" / "12_pretraining.html").read_text(
         encoding="utf-8")).replace("\u2019", "'")
-    scores13 = pd.read_csv(run_dir / "13_pretraining" / "scores.csv")
+    scores13 = pd.read_csv(run_dir / "12_pretraining" / "scores.csv")
     assert set(scores13["key"]) == {"emotions_random", "emotions_clip", "goal_random", "goal_clip"}
     probe = f"{info['title']} frozen + logistic regression"
     assert (scores13["method"] == probe).sum() == 4 and probe in pretraining
@@ -274,7 +274,7 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
     randoms = scores13[scores13["method"].str.endswith("from random weights")]
     assert set(randoms["key"]) == {"emotions_random", "goal_random"}
     assert "chelsea.png (a cat)" in pretraining and "Egyptian cat" in pretraining
-    for row in pd.read_csv(run_dir / "13_pretraining" / "effects.csv").to_dict("records"):
+    for row in pd.read_csv(run_dir / "12_pretraining" / "effects.csv").to_dict("records"):
         assert _text(paired_sentence(row)) in pretraining, row
     assert "/root/" not in pretraining and "Warning:" not in pretraining and "URLError" not in pretraining
     # The recipe is worded once, from this run's values, on every training page.
