@@ -130,12 +130,13 @@ def frozen_probe(folds: Sequence[tuple[pd.DataFrame, pd.DataFrame]], features: M
 
 def train_variant(experiment: Experiment, run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                   network: str, weights: str, fine_tune: str = "auto", device: str = "auto",
-                  folds: bool = True) -> pd.DataFrame:
+                  on_folds: bool = True) -> pd.DataFrame:
     """Train another network on exactly the split of an experiment's chapter, and score it.
 
     The chapter's own metrics give the blocks' split (seed, test fraction,
     balancing, folds) and the recipe asked for; the variant changes only the
-    network, its initial weights and the layers trained.
+    network, its initial weights and the layers trained. ``on_folds`` must be
+    true for the clip protocol (its variants train on the chapter's event folds).
 
     Returns
     -------
@@ -150,7 +151,7 @@ def train_variant(experiment: Experiment, run_dir: str | os.PathLike, out_dir: s
     stage = "03_spectrogram_generation" if experiment.task == "emotions" else "06_goal_nogoal_study"
     blocks = read_table(Path(run_dir) / stage / "blocks.csv", what="balanced block table")
     protocol = chapter["protocol"]
-    n_folds = int(protocol.get("folds", 1)) if folds else 1
+    n_folds = int(protocol.get("folds", 1)) if on_folds else 1
     if experiment.protocol == "clip" and n_folds < 2:
         raise DataError(f"{experiment.key}: the clip protocol's variants train on its event folds")
     result = run_experiment(
@@ -308,7 +309,7 @@ def compare_methods(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             for name, net, weights, fine_tune in _variants(run_dir, e, asked, folds_too):
                 folder = Path(out_dir) / e.key / f"{net}_{weights}_{fine_tune}"
                 found[name] = train_variant(e, run_dir, folder, network=net, weights=weights,
-                                            fine_tune=fine_tune, device=device, folds=folds_too)
+                                            fine_tune=fine_tune, device=device, on_folds=folds_too)
             for name, table in found.items():
                 write_table(Path(out_dir) / e.key / f"{_slug(name)}_predictions.csv", table)
             where = {"experiment": e.title, "key": e.key, "task": task}
