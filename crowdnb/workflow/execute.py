@@ -143,6 +143,10 @@ def execute_stage(
         parameters["cache_dir"] = os.path.relpath(Path.cwd().resolve() / CACHE_FOLDER,
                                                   project.notebooks)
     os.environ.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
+    # tqdm.auto, imported by libraries inside the kernel, warns with this machine's
+    # site-packages path when ipywidgets is absent; the pages show no progress bars.
+    os.environ["PYTHONWARNINGS"] = ",".join(
+        filter(None, [os.environ.get("PYTHONWARNINGS"), "ignore:IProgress not found"]))
     started = _utc_now()
     t0 = time.perf_counter()
     kernel_log = executed.with_suffix(".kernel.log")
