@@ -169,6 +169,11 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
     for stage in STAGES:
         assert (html / "book" / "executed" / f"{stage}.html").is_file()
 
+    # No page shows this machine's paths or a Python warning's text.
+    for page_file in sorted((html / "book" / "executed").glob("*.html")):
+        page = _text(page_file.read_text(encoding="utf-8"))
+        for leak in ("site-packages", "IProgress", "/root/", "URLError"):
+            assert leak not in page, (page_file.name, leak)
     # The pretrained-weights box is generated from the metrics, on every training page.
     metrics = json.loads((run_dir / "04_random_split_training" / "metrics.json").read_text())
     info = metrics["weights_info"]
