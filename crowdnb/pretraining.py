@@ -161,6 +161,7 @@ def train_variant(experiment: Experiment, run_dir: str | os.PathLike, out_dir: s
         test_fraction=float(protocol.get("test_fraction", 0.2)), seed=int(chapter["seed"]),
         balance_test=bool(protocol.get("balanced_test", True)), network=network, weights=weights,
         fine_tune=fine_tune, on_missing_weights="error", device=device, progress=False,
+        write_checkpoint=False,  # nothing reads these networks: their predictions and metrics are kept
         **({"folds": n_folds} if experiment.protocol == "clip" else {}))
     return result.training.predictions
 

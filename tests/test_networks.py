@@ -130,3 +130,11 @@ def test_an_earlier_alexnet_checkpoint_still_loads(tmp_path):
                 "classes": ["a", "b"], "normalization": image_normalization()}, path)
     with pytest.raises(Exception, match="incomplete crowdnb checkpoint: no network"):
         load_checkpoint(path)
+
+
+def test_a_training_can_leave_its_network_unwritten(image_set, tmp_path):
+    result = _train(image_set, network="efficientnet_lite0", out_dir=tmp_path,
+                    write_checkpoint=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "metrics.json",
+                                                         "predictions.csv"]
+    assert result.checkpoint["network"] == "efficientnet_lite0"  # still returned to the caller
