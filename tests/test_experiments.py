@@ -217,7 +217,17 @@ def test_pretrained_admonition_follows_the_metrics():
     assert "All these were trained with the **from-scratch recipe**" in text
     assert "one learning rate of 0.000781 for every layer" in text
     text = pretrained_admonition([tuned, tuned])
-    assert "NOT" not in text and ":class: note" in text and "/w/alexnet.pth" in text
+    assert "NOT" not in text and ":class: note" in text and "are AlexNet, fine-tuned" in text
+    # AlexNet asked for, EfficientNet-Lite0 trained: a warning that names both and why, in words
+    packaged = {"pretrained": True, "pretrained_reason": "", "params": {"fine_tune": "top"},
+                "weights_info": {"network": "efficientnet_lite0", "network_asked": "alexnet",
+                                 "title": "EfficientNet-Lite0",
+                                 "reason": "AlexNet's ImageNet weights unavailable (URLError: <urlopen "
+                                           "error [Errno -2] Name or service not known>); ..."}}
+    text = pretrained_admonition([packaged, packaged])
+    assert ":class: warning" in text and "EfficientNet-Lite0 instead of AlexNet" in text
+    assert "could not be downloaded" in text and "URLError" not in text
+    assert "only the later layers and the new last layer were trained" in text
 
 
 def test_blocks_are_placed_within_their_action_and_by_the_shot():
