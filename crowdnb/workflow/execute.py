@@ -134,6 +134,10 @@ def execute_stage(
     defaults = stage.defaults()
     changed = sorted(name for name, value in values.items()
                      if name not in RUNNER_PARAMETERS and defaults.get(name) != value)
+    # Paths the plan made absolute are given relative to the kernel's working
+    # directory (notebooks/): the pages and the record show no machine's folders.
+    values = {name: _relative(value, project.notebooks) if name in (*stage.inputs, *stage.sweeps)
+              else value for name, value in values.items()}
     parameters = {name: values[name] for name in changed}
     # Relative to the kernel's working directory (notebooks/): the injected-parameters
     # cell is shown on the book's pages, and this machine's paths are not the reader's.
@@ -186,6 +190,13 @@ def execute_stage(
         "python": sys.executable,
     })
     return duration
+
+
+def _relative(value, folder: Path):
+    """An absolute path as seen from ``folder``; anything else unchanged."""
+    if isinstance(value, str) and os.path.isabs(value):
+        return os.path.relpath(value, folder)
+    return value
 
 
 def flatten_summary(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
