@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .significance import permutation_above_chance
 
 __all__ = [
     "bootstrap_accuracy",
@@ -26,7 +27,10 @@ __all__ = [
     "balanced_accuracy",
     "chance_levels",
     "degeneracy",
+    "diagnose",
     "DEGENERATE_SHARE",
+    "UNLEARNT_LOSS_SHARE",
+    "OVERFIT_GAP",
     "MIN_EVENTS_PER_CLASS",
     "paired_difference",
     "evaluate_predictions",
@@ -178,6 +182,53 @@ def degeneracy(y_pred: Sequence[str]) -> dict[str, Any]:
     share = float(predicted.iloc[0] / predicted.sum())
     return {"share": share, "class": str(predicted.index[0]),
             "degenerate": bool(share >= DEGENERATE_SHARE), "constant": bool(len(predicted) == 1)}
+
+
+#: A network whose final training loss is still at least this share of ln K
+#: (the loss of answering 1/K for every class) has not learnt its training set.
+UNLEARNT_LOSS_SHARE = 0.9
+#: A network whose training accuracy exceeds its test accuracy by at least this
+#: much fits its training blocks far better than new ones: it overfits.
+OVERFIT_GAP = 0.2
+
+
+def diagnose(numbers: Mapping[str, Any]) -> dict[str, Any]:
+    """Whether one trained network learnt, answers one class, or overfits.
+
+    Parameters
+    ----------
+    numbers : mapping
+        :func:`crowdnb.experiments.experiment_numbers` of one network (one
+        fold of a cross-validation is one network): ``majority_share``,
+        ``majority_class``, ``degenerate``, ``accuracy``, ``train_loss``,
+        ``train_accuracy`` and ``n_classes``.
+
+    Returns
+    -------
+    dict
+        ``one_class_share``, ``one_class``, ``train_loss``, ``chance_loss``
+        (ln K), ``train_accuracy``, ``test_accuracy``, ``flags`` (a list of
+        "answers one class", "did not learn", "overfits"), ``learnt`` (False
+        when it answers one class or did not learn) and ``status`` (the words
+        a page shows: "did not learn", "overfits" or "learnt").
+    """
+    chance_loss = math.log(int(numbers["n_classes"]))
+    train_loss = float(numbers.get("train_loss", math.nan))
+    train_accuracy = float(numbers.get("train_accuracy", math.nan))
+    flags = []
+    if numbers["degenerate"]:
+        flags.append("answers one class")
+    if train_loss >= UNLEARNT_LOSS_SHARE * chance_loss:
+        flags.append("did not learn")
+    learnt = not flags
+    if learnt and train_accuracy - float(numbers["accuracy"]) >= OVERFIT_GAP:
+        flags.append("overfits")
+    status = "did not learn" if not learnt else ("overfits" if flags else "learnt")
+    return {"one_class_share": float(numbers["majority_share"]),
+            "one_class": str(numbers["majority_class"]), "train_loss": train_loss,
+            "chance_loss": chance_loss, "train_accuracy": train_accuracy,
+            "test_accuracy": float(numbers["accuracy"]), "flags": flags, "learnt": learnt,
+            "status": status}
 
 
 def event_bootstrap(
@@ -368,6 +419,8 @@ def evaluate_predictions(
     events = (predictions["event_id"] if "event_id" in predictions.columns
               else predictions["clip_id"]).astype(str).to_numpy()
     return {
+        "permutation": _above_chance(y_true, y_pred, events,
+                                     predictions["clip_id"].astype(str).to_numpy(), seed=seed),
         "accuracy": float(correct.mean()) if len(correct) else math.nan,
         "balanced_accuracy": balanced_accuracy(y_true, y_pred),
         "chance": chance_levels(y_true, classes, train_labels),
@@ -397,6 +450,17 @@ def evaluate_predictions(
         "n_test_clips_evaluated": len(clips),
         "clips": clips,
     }
+
+
+def _above_chance(y_true: np.ndarray, y_pred: np.ndarray, events: np.ndarray, clips: np.ndarray,
+                  *, seed: int) -> dict[str, Any]:
+    """The permutation test over test events, or over clips where an event holds several classes."""
+    mixed = pd.DataFrame({"e": events, "y": y_true}).groupby("e")["y"].nunique().max() > 1
+    out = permutation_above_chance(y_true, y_pred, clips if mixed else events, seed=seed)
+    if mixed:
+        out["method"] += (" (over test clips: an event of this test set holds clips of several "
+                          "classes)")
+    return out
 
 
 # ---------------------------------------------------------------------------

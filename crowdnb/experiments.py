@@ -42,6 +42,7 @@ __all__ = [
     "glue_experiment",
     "metrics_path",
     "results_table",
+    "diagnostics_table",
     "seed_spread",
     "emotion_images",
 ]
@@ -254,7 +255,8 @@ def paired_effect(a: ExperimentResult | pd.DataFrame, b: ExperimentResult | pd.D
 
     The difference and its paired interval are
     :func:`crowdnb.evaluation.paired_difference`'s (test events resampled
-    together for both networks).
+    together for both networks); the test is the paired permutation over
+    test events.
 
     Parameters
     ----------
@@ -265,8 +267,11 @@ def paired_effect(a: ExperimentResult | pd.DataFrame, b: ExperimentResult | pd.D
     Returns
     -------
     dict
-        ``paired_difference``'s dict, plus ``n_test`` and ``significant``
-        (1 when the balanced-accuracy interval excludes 0).
+        ``paired_difference``'s dict, plus ``n_test``; ``p``, ``min_p``,
+        ``n_events`` and ``test`` of the paired permutation test over test
+        events (:func:`crowdnb.significance.paired_permutation`), and
+        ``significant`` (1 when ``p`` is below the level, before any
+        correction for the page's other tests).
 
     Raises
     ------
@@ -274,6 +279,7 @@ def paired_effect(a: ExperimentResult | pd.DataFrame, b: ExperimentResult | pd.D
         If the two did not answer the same test blocks.
     """
     from .evaluation import paired_difference
+    from .significance import LEVEL, paired_permutation
 
     a, b = (r.training.predictions if isinstance(r, ExperimentResult) else r for r in (a, b))
     if sorted(a["block_id"].astype(str)) != sorted(b["block_id"].astype(str)):
@@ -283,8 +289,11 @@ def paired_effect(a: ExperimentResult | pd.DataFrame, b: ExperimentResult | pd.D
     events = merged["event_id"] if "event_id" in merged.columns else merged["clip_id"]
     out = paired_difference(merged["label"], merged["predicted"], merged["predicted_b"],
                             events, n_resamples=n_resamples, seed=seed)
-    bal = out["balanced_accuracy"]
-    out.update(n_test=int(len(merged)), significant=int(bal["low"] > 0 or bal["high"] < 0))
+    test = paired_permutation(merged["label"], merged["predicted"], merged["predicted_b"],
+                              events, seed=seed)
+    out.update(n_test=int(len(merged)), p=test["p"], min_p=test["min_p"],
+               n_events=test["n_events"], test=test["method"],
+               significant=int(test["p"] < LEVEL))
     return out
 
 
@@ -356,6 +365,8 @@ def _cross_validate(experiment: Experiment, blocks: pd.DataFrame, *, image_root,
         "pretrained": all(m["pretrained"] for m in fold_metrics),
         "pretrained_reason": "; ".join(sorted({m["pretrained_reason"] for m in fold_metrics})),
         "test_loss": float(np.mean([m["test_loss"] for m in fold_metrics])),
+        "final_train_loss": float(np.mean([m["final_train_loss"] for m in fold_metrics])),
+        "final_train_accuracy": float(np.mean([m["final_train_accuracy"] for m in fold_metrics])),
         "files": {"folds": [f"fold_{i}" for i in range(1, folds + 1)]},
     }
     write_table(folder / FILES["predictions"], predictions)
@@ -379,7 +390,11 @@ def score_numbers(metrics: Mapping[str, Any]) -> dict[str, Any]:
     interval = metrics["interval_event"]
     majority = metrics["predicted_majority"]
     chance = metrics["chance"]
+    permutation = metrics.get("permutation") or {}
     return {
+        "p_above_chance": _number(permutation.get("p_above")),
+        "p_below_chance": _number(permutation.get("p_below")),
+        "min_p": _number(permutation.get("min_p")),
         "accuracy": float(metrics["accuracy"]),
         "balanced_accuracy": float(metrics["balanced_accuracy"]),
         "chance_constant": float(chance["constant"]),
@@ -427,10 +442,21 @@ def experiment_numbers(metrics: Mapping[str, Any]) -> dict[str, Any]:
         ``sharing_clip_fraction``, ``pretrained`` (0 or 1), ``epochs``,
         ``train_minutes``.
     """
+    from .evaluation import diagnose
+
     counts = metrics["counts"]
     leakage = metrics.get("leakage") or {}
+    folds = metrics.get("folds") or []
+    n_classes = int(round(1.0 / metrics["chance"]["balanced"]))  # the classes present in the test
+    fold_status = [diagnose({**f, "n_classes": n_classes})["status"] for f in folds]
     return {
         **score_numbers(metrics),
+        "n_classes": n_classes,
+        "train_loss": _number(metrics.get("final_train_loss")),
+        "train_accuracy": _number(metrics.get("final_train_accuracy")),
+        "n_folds": len(folds),
+        "folds_not_learnt": sum(s == "did not learn" for s in fold_status),
+        "folds_overfit": sum(s == "overfits" for s in fold_status),
         "n_train": int(counts["train_blocks"]),
         "n_test_clips": int(counts["test_clips"]),
         "n_train_clips": int(counts["train_clips"]),
@@ -484,6 +510,40 @@ def results_table(run_dir: str | os.PathLike,
                      "paper": experiment.paper_accuracy
                      if experiment.paper_accuracy is not None else float("nan"),
                      **numbers})
+    return pd.DataFrame(rows)
+
+
+def diagnostics_table(metrics: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """Whether each trained network learnt: one row per network, and per fold of a cross-validation.
+
+    Parameters
+    ----------
+    metrics : mapping
+        A training's ``metrics.json`` by the name a page gives it.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``network``, ``fold`` ("" for a single network), ``status`` ("learnt",
+        "overfits", "did not learn"), ``flags``, ``one_class`` and
+        ``one_class_share`` (its most frequent answer), ``train_loss`` against
+        ``chance_loss`` (ln K), ``train_accuracy`` and ``test_accuracy``
+        (:func:`crowdnb.evaluation.diagnose`).
+    """
+    from .evaluation import diagnose
+
+    rows = []
+    for name, m in metrics.items():
+        numbers = experiment_numbers(m)
+        units = [({**f, "n_classes": numbers["n_classes"]}, f"fold {f['fold']}")
+                 for f in m.get("folds") or []] or [(numbers, "")]
+        for unit, fold in units:
+            found = diagnose(unit)
+            rows.append({"network": name, "fold": fold, "status": found["status"],
+                         "flags": ", ".join(found["flags"]) or "-",
+                         **{k: found[k] for k in ("one_class", "one_class_share", "train_loss",
+                                                  "chance_loss", "train_accuracy",
+                                                  "test_accuracy")}})
     return pd.DataFrame(rows)
 
 

@@ -33,6 +33,7 @@ from .errors import DataError
 from .experiments import (EXPERIMENTS, Experiment, metrics_path, paired_effect, run_experiment,
                           score_numbers)
 from .files import read_json, read_table
+from .significance import LEVEL, holm
 
 __all__ = ["study_images", "network_features", "frozen_probe", "train_variant",
            "method_predictions", "scores_table", "paired_effects", "BASELINE_FILES"]
@@ -202,7 +203,10 @@ def paired_effects(predictions: Mapping[str, pd.DataFrame], pairs: Sequence[tupl
     pd.DataFrame
         ``first``, ``second``, ``difference`` (balanced accuracy), ``low``,
         ``high`` (95 % paired interval, test events resampled together),
-        ``significant`` (the interval excludes 0), ``n_test``.
+        ``p`` (paired permutation test over test events), ``min_p``,
+        ``n_events``, ``n_test``, ``p_holm`` (Holm-adjusted over the table's
+        rows, ``holm_m`` of them) and ``significant`` (``p_holm`` below the
+        level).
     """
     rows = []
     for first, second in pairs:
@@ -212,10 +216,15 @@ def paired_effects(predictions: Mapping[str, pd.DataFrame], pairs: Sequence[tupl
                                n_resamples=n_resamples)
         bal = effect["balanced_accuracy"]
         rows.append({"first": first, "second": second, "difference": bal["difference"],
-                     "low": bal["low"], "high": bal["high"],
-                     "significant": bool(effect["significant"]), "n_test": effect["n_test"]})
-    return pd.DataFrame(rows, columns=["first", "second", "difference", "low", "high",
-                                       "significant", "n_test"])
+                     "low": bal["low"], "high": bal["high"], "p": effect["p"],
+                     "min_p": effect["min_p"], "n_events": effect["n_events"],
+                     "n_test": effect["n_test"]})
+    table = pd.DataFrame(rows, columns=["first", "second", "difference", "low", "high", "p",
+                                        "min_p", "n_events", "n_test"])
+    table["p_holm"] = holm(table["p"].to_numpy(float))
+    table["holm_m"] = len(table)
+    table["significant"] = table["p_holm"] < LEVEL
+    return table
 
 
 def experiments_of(task: str) -> list[Experiment]:

@@ -26,6 +26,7 @@ __all__ = [
     "recipe_markdown",
     "verdict",
     "comparison",
+    "paired_comparison",
     "guard_gap_sentence",
     "paired_sentence",
     "card_markdown",
@@ -235,91 +236,148 @@ def recipe_markdown(recipe: TrainRecipe, *, ran: Mapping[str, Any] | None = None
 
 
 def paired_sentence(effect: Mapping[str, Any]) -> str:
-    """One paired difference of balanced accuracy in words, chosen by its interval.
+    """One row of :func:`crowdnb.pretraining.paired_effects` in words (:func:`paired_comparison`)."""
+    return paired_comparison(
+        {"balanced_accuracy": {k: effect[v] for k, v in (("difference", "difference"),
+                                                           ("low", "low"), ("high", "high"))},
+         **{k: effect[k] for k in ("p", "min_p", "n_events", "n_test", "p_holm", "holm_m")}},
+        first_name=effect["first"], second_name=effect["second"])
 
-    Parameters
-    ----------
-    effect : mapping
-        A row of :func:`crowdnb.pretraining.paired_effects`: ``first``,
-        ``second``, ``difference``, ``low``, ``high``, ``n_test``.
-    """
-    diff, low, high = effect["difference"], effect["low"], effect["high"]
-    where = (f"{diff:+.3f} in balanced accuracy on the same {int(effect['n_test'])} test blocks, "
-             f"95 % paired interval over test events [{low:+.3f}, {high:+.3f}]")
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return (f"{effect['first']} minus {effect['second']}: {diff:+.3f} in balanced accuracy; "
-                "too few test events for an interval, so no difference is claimed.")
-    if low > 0:
-        return f"{effect['first']} scores higher than {effect['second']}: {where}."
-    if high < 0:
-        return f"{effect['first']} scores lower than {effect['second']}: {where}."
-    return (f"{effect['first']} and {effect['second']} cannot be told apart here: {where}, "
-            "which holds 0.")
+
+def _p(p: float) -> str:
+    """A p-value as a page writes it."""
+    return f"p < {1e-3:.3f}" if p < 1e-3 else f"p = {p:.3f}"
+
+
+def _test_words(numbers: Mapping[str, Any], units: str) -> tuple[str, float, float]:
+    """The permutation test's clause, and its (Holm-adjusted where given) p-values."""
+    from .significance import LEVEL
+
+    holm = numbers.get("p_holm")
+    p_above = float(holm if holm is not None and np.isfinite(holm) else numbers["p_above_chance"])
+    p_below = float(numbers["p_below_chance"])
+    n_events = int(numbers["n_test_events"])
+    clause = f"permutation test over its {n_events} test events, {_p(p_above)}"
+    if holm is not None and np.isfinite(holm):
+        clause += f", Holm-adjusted over the {int(numbers['holm_m'])} tests of this page"
+    if numbers.get("min_p", 0.0) >= LEVEL:
+        clause += (f"; with {n_events} test events no result could reach {LEVEL:g}, so this test "
+                   "could not have succeeded")
+    return clause, p_above, p_below
 
 
 def verdict(numbers: Mapping[str, Any], *, name: str = "The network",
             units: str = "test blocks") -> str:
     """What one training's test score says, in a sentence chosen by its numbers.
 
-    The rules, in order: a network that gives one class to nearly every test
-    block (``degenerate``) is called a constant classifier, whatever its
-    accuracy; without an interval (too few test events) nothing is said of
-    chance; otherwise the balanced accuracy's interval over test events is
-    set against its chance level, 1 / K.
+    The rules, in order: a cross-validation whose fold networks did not all
+    learn says how many did not; a network that gives one class to nearly
+    every test block (``degenerate``) is called a constant classifier, and one
+    whose training loss stayed near ln K is said not to have learnt, whatever
+    its accuracy; otherwise the event-level permutation test
+    (:func:`crowdnb.significance.permutation_above_chance`, Holm-adjusted when
+    ``p_holm`` is given) decides between above chance, below chance and
+    cannot be told from chance, and the balanced accuracy's interval over test
+    events is quoted where the test set allows one.
 
     Parameters
     ----------
     numbers : mapping
-        :func:`crowdnb.experiments.experiment_numbers` of the training.
+        :func:`crowdnb.experiments.experiment_numbers` of the training, with
+        ``p_holm`` and ``holm_m`` where the page tests several.
     name : str
         How the sentence names the network.
     units : str
         What was scored, as the sentence names it ("test blocks", "test actions").
     """
+    from .evaluation import UNLEARNT_LOSS_SHARE
+    from .significance import LEVEL
+
     bal, cb = numbers["balanced_accuracy"], numbers["chance_balanced"]
+    lead = ""
+    n_folds, not_learnt = int(numbers.get("n_folds", 0)), int(numbers.get("folds_not_learnt", 0))
+    if n_folds and not_learnt:
+        lead = (f"**{_count(not_learnt, n_folds)} fold networks did not learn** (their training "
+                "loss stayed near that of guessing, or they answer one class); the pooled score "
+                "mixes their answers with the others'. ")
     if numbers["degenerate"]:
-        return (f"{name} is, in effect, a constant classifier: it answers **{numbers['majority_class']}** "
-                f"for {numbers['majority_share']:.0%} of the {units}. Its accuracy "
-                f"({numbers['accuracy']:.3f}) is what always answering one class scores here (the "
-                f"best constant answer: {numbers['chance_constant']:.3f}), and its balanced accuracy "
-                f"({bal:.3f}) sits at the chance level of {cb:.3f}: it has learnt nothing it uses.")
-    if not numbers["interval_ok"]:
-        return (f"{name} has a balanced accuracy of {bal:.3f} against a chance level of {cb:.3f}, "
-                f"but this test set cannot say whether that is above chance: "
-                f"{numbers['interval_note']}.")
-    low, high = numbers["balanced_low"], numbers["balanced_high"]
-    where = f"balanced accuracy {bal:.3f}, 95 % interval over test events [{low:.3f}, {high:.3f}]"
-    if low > cb:
-        return f"{name} is above chance: {where}, above the chance level of {cb:.3f}."
-    if high < cb:
-        return f"{name} is below chance: {where}, below the chance level of {cb:.3f}."
-    return (f"{name} cannot be told from chance: {where}, which contains the chance level of "
-            f"{cb:.3f}.")
+        return lead + (
+            f"{name} is, in effect, a constant classifier: it answers "
+            f"**{numbers['majority_class']}** for {numbers['majority_share']:.0%} of the {units}. "
+            f"Its accuracy ({numbers['accuracy']:.3f}) is what always answering one class scores "
+            f"here (the best constant answer: {numbers['chance_constant']:.3f}), and its balanced "
+            f"accuracy ({bal:.3f}) sits at the chance level of {cb:.3f}: it has learnt nothing it "
+            "uses.")
+    loss, k = numbers.get("train_loss", np.nan), numbers.get("n_classes")
+    if k and not n_folds and np.isfinite(loss) and loss >= UNLEARNT_LOSS_SHARE * np.log(k):
+        return lead + (
+            f"{name} **did not learn**: its final training loss, {loss:.3f}, is still that of "
+            f"guessing (ln {k} = {np.log(k):.3f}), and its balanced accuracy is {bal:.3f} against "
+            f"a chance level of {cb:.3f}.")
+    interval = (f", 95 % interval over test events [{numbers['balanced_low']:.3f}, "
+                f"{numbers['balanced_high']:.3f}]" if numbers["interval_ok"] else "")
+    where = f"balanced accuracy {bal:.3f}{interval}, chance level {cb:.3f}"
+    if not np.isfinite(numbers.get("p_above_chance", np.nan)):
+        return lead + (f"{name} has a {where}; this run recorded no test against chance, so "
+                       "none is claimed.")
+    clause, p_above, p_below = _test_words(numbers, units)
+    if p_above < LEVEL:
+        return lead + f"{name} is above chance: {where} ({clause})."
+    if p_below < LEVEL:
+        return lead + (f"{name} is below chance: {where} (its answers go against the classes more "
+                       f"often than by chance: {_p(p_below)} for as low a score; {clause}).")
+    return lead + f"{name} cannot be told from chance: {where} ({clause})."
+
+
+def _count(k: int, n: int) -> str:
+    return f"all {n}" if k == n else f"{k} of its {n}"
 
 
 def comparison(first: Mapping[str, Any], second: Mapping[str, Any], *, first_name: str,
                second_name: str) -> str:
-    """Whether one training scored higher than another, by their intervals.
+    """Two trainings scored on different test sets: their difference, described, not tested.
 
-    Said only when the two balanced-accuracy intervals over test events do
-    not overlap (a conservative rule); otherwise the difference is given and
-    called what it is: not distinguishable at this test size.
+    Different test sets (a random and a clip split) cannot be compared by a
+    paired test; overlapping intervals would say nothing either way. The
+    sentence gives the difference and each side's own test, and says so.
+    Trainings on the same test blocks are compared by
+    :func:`paired_comparison`.
     """
     difference = first["balanced_accuracy"] - second["balanced_accuracy"]
-    if not (first["interval_ok"] and second["interval_ok"]):
-        return (f"The balanced accuracy of {first_name} minus that of {second_name} is "
-                f"{difference:+.3f}; with too few test events for intervals, this difference "
-                "cannot be told from noise.")
-    if first["balanced_low"] > second["balanced_high"]:
-        relation = "higher than"
-    elif first["balanced_high"] < second["balanced_low"]:
-        relation = "lower than"
-    else:
-        return (f"The balanced accuracy of {first_name} minus that of {second_name} is "
-                f"{difference:+.3f}, but their 95 % intervals overlap: at this test size the two "
-                "cannot be told apart.")
-    return (f"The balanced accuracy of {first_name} is {relation} that of {second_name} "
-            f"({difference:+.3f}; their 95 % intervals do not overlap).")
+    return (f"The balanced accuracy of {first_name} minus that of {second_name} is "
+            f"{difference:+.3f}. The two were scored on different test blocks, so no paired test "
+            "applies: this difference is a description, and each side's own test against chance "
+            "is what this run can claim.")
+
+
+def paired_comparison(effect: Mapping[str, Any], *, first_name: str, second_name: str) -> str:
+    """Whether A scores higher than B on the same test blocks, by the paired permutation test.
+
+    Parameters
+    ----------
+    effect : mapping
+        :func:`crowdnb.experiments.paired_effect` of A and B: ``balanced_accuracy``
+        (``difference``, ``low``, ``high``), ``p`` (two-sided), ``p_holm`` and
+        ``holm_m`` where the page tests several, ``n_test``, ``n_events``,
+        ``min_p``.
+    """
+    from .significance import LEVEL
+
+    bal = effect["balanced_accuracy"]
+    d = bal["difference"]
+    holm = effect.get("p_holm")
+    p = float(holm if holm is not None and np.isfinite(holm) else effect["p"])
+    test = (f"paired permutation test over {int(effect['n_events'])} test events, {_p(p)}"
+            + (f", Holm-adjusted over the {int(effect['holm_m'])} comparisons of this page"
+               if holm is not None and np.isfinite(holm) else ""))
+    where = (f"{d:+.3f} in balanced accuracy on the same {int(effect['n_test'])} test blocks "
+             f"(95 % paired interval [{bal['low']:+.3f}, {bal['high']:+.3f}]; {test})")
+    if p < LEVEL:
+        relation = "higher than" if d > 0 else "lower than"
+        return f"{first_name} scores {relation} {second_name}: {where}."
+    could_not = (f" With these test events no difference could reach {LEVEL:g}."
+                 if effect.get("min_p", 0.0) >= LEVEL else "")
+    return f"{first_name} and {second_name} cannot be told apart: {where}.{could_not}"
 
 
 def guard_gap_sentence(effect: Mapping[str, Any], plain: Mapping[str, Any],
@@ -349,6 +407,12 @@ def guard_gap_sentence(effect: Mapping[str, Any], plain: Mapping[str, Any],
         return (f"The difference is {where}, but {which} answers one class for nearly every block: "
                 "a constant classifier gains nothing from shared sound, so this run cannot measure "
                 "what the leakage is worth." + caveat)
+    if "p" in effect:  # the paired permutation test decides; the interval describes
+        from .significance import LEVEL
+
+        where = where[:-1] + f"; paired permutation test over test events, {_p(effect['p'])})"
+        low, high = (1.0, 1.0) if effect["p"] < LEVEL and d > 0 else \
+            (-1.0, -1.0) if effect["p"] < LEVEL else (-1.0, 1.0)
     if low > 0:
         head = (f"Shared sound inflates the random split's score: {where}. Without the test blocks' "
                 "neighbours in training the same network scores lower, so that much of the "

@@ -106,34 +106,56 @@ def _numbers(**change):
     base = {"accuracy": 0.8, "balanced_accuracy": 0.78, "chance_constant": 0.4,
             "chance_balanced": 1 / 3, "interval_ok": 1, "interval_note": "",
             "balanced_low": 0.6, "balanced_high": 0.9, "majority_share": 0.45,
-            "majority_class": "joy", "degenerate": 0}
+            "majority_class": "joy", "degenerate": 0, "p_above_chance": 0.001,
+            "p_below_chance": 1.0, "min_p": 0.0002, "n_test_events": 30, "n_classes": 3,
+            "train_loss": 0.2, "train_accuracy": 0.95}
     return {**base, **change}
 
 
-def test_the_verdict_follows_the_numbers():
-    assert verdict(_numbers()).startswith("The network is above chance: balanced accuracy 0.780, "
-                                         "95 % interval over test events [0.600, 0.900]")
-    assert "cannot be told from chance" in verdict(_numbers(balanced_low=0.2))
-    assert "is below chance" in verdict(_numbers(balanced_low=0.1, balanced_high=0.3))
+def test_the_verdict_follows_the_test_not_the_interval():
+    assert verdict(_numbers()).startswith(
+        "The network is above chance: balanced accuracy 0.780, 95 % interval over test events "
+        "[0.600, 0.900], chance level 0.333 (permutation test over its 30 test events, p = 0.001)")
+    # the interval no longer decides: the test does
+    assert "cannot be told from chance" in verdict(_numbers(p_above_chance=0.2, balanced_low=0.5))
+    assert "is below chance" in verdict(_numbers(p_above_chance=0.99, p_below_chance=0.01))
+    holm = verdict(_numbers(p_above_chance=0.01, p_holm=0.08, holm_m=8))
+    assert "cannot be told from chance" in holm and "Holm-adjusted over the 8 tests" in holm
     constant = verdict(_numbers(degenerate=1, majority_class="anger", majority_share=1.0,
                                 accuracy=0.232, balanced_accuracy=1 / 3))
     assert constant.startswith("The network is, in effect, a constant classifier: it answers "
                                "**anger** for 100% of the test blocks")
     assert "above chance" not in constant
-    few = verdict(_numbers(interval_ok=0, interval_note="2 test event(s) in the smallest class"))
-    assert "cannot say whether that is above chance: 2 test event(s) in the smallest class." in few
+    unlearnt = verdict(_numbers(train_loss=1.05))
+    assert "**did not learn**" in unlearnt and "ln 3 = 1.099" in unlearnt
+    few = verdict(_numbers(interval_ok=0, p_above_chance=0.3, min_p=1 / 6, n_test_events=4))
+    assert "no result could reach 0.05, so this test could not have succeeded" in few
+    assert "interval" not in few
+    folds = verdict(_numbers(n_folds=5, folds_not_learnt=3))
+    assert folds.startswith("**3 of its 5 fold networks did not learn**")
 
 
-def test_a_comparison_claims_a_difference_only_when_the_intervals_allow():
-    high, low = _numbers(balanced_low=0.7, balanced_high=0.9), _numbers(balanced_low=0.4,
-                                                                         balanced_high=0.6,
-                                                                         balanced_accuracy=0.5)
-    assert "is higher than that of B" in comparison(high, low, first_name="A", second_name="B")
-    assert "is lower than that of A" in comparison(low, high, first_name="B", second_name="A")
-    overlapping = comparison(high, _numbers(balanced_low=0.65), first_name="A", second_name="B")
-    assert "cannot be told apart" in overlapping and "+0.000" in overlapping
-    assert "cannot be told from noise" in comparison(high, _numbers(interval_ok=0),
-                                                     first_name="A", second_name="B")
+def test_a_comparison_of_different_test_sets_claims_nothing():
+    text = comparison(_numbers(), _numbers(balanced_accuracy=0.5), first_name="A",
+                      second_name="B")
+    assert "+0.280" in text and "no paired test applies" in text
+    assert "higher" not in text and "lower" not in text
+
+
+def test_a_paired_comparison_follows_its_test():
+    from crowdnb.report import paired_comparison
+
+    effect = {"balanced_accuracy": {"difference": 0.1, "low": 0.02, "high": 0.2}, "p": 0.01,
+              "min_p": 0.0002, "n_events": 30, "n_test": 300}
+    assert paired_comparison(effect, first_name="A", second_name="B").startswith(
+        "A scores higher than B: +0.100 in balanced accuracy on the same 300 test blocks")
+    assert "cannot be told apart" in paired_comparison({**effect, "p_holm": 0.06, "holm_m": 3},
+                                                       first_name="A", second_name="B")
+    lower = {**effect, "balanced_accuracy": {"difference": -0.1, "low": -0.2, "high": -0.02}}
+    assert "A scores lower than B" in paired_comparison(lower, first_name="A", second_name="B")
+    weak = paired_comparison({**effect, "p": 0.5, "min_p": 0.125, "n_events": 4},
+                             first_name="A", second_name="B")
+    assert "no difference could reach 0.05" in weak
 
 
 def test_experiment_numbers_bring_the_new_fields_to_the_book():
