@@ -424,7 +424,7 @@ def evaluate_predictions(
         "accuracy": float(correct.mean()) if len(correct) else math.nan,
         "balanced_accuracy": balanced_accuracy(y_true, y_pred),
         "chance": chance_levels(y_true, classes, train_labels),
-        "predicted_majority": degeneracy(y_pred),
+        "predicted_majority": _majority(predictions),
         "interval_event": event_bootstrap(y_true, y_pred, events, n_resamples=n_resamples,
                                           seed=seed),
         "n_test_events": int(len(set(events))),
@@ -450,6 +450,24 @@ def evaluate_predictions(
         "n_test_clips_evaluated": len(clips),
         "clips": clips,
     }
+
+
+def _majority(predictions: pd.DataFrame) -> dict[str, Any]:
+    """:func:`degeneracy` of the answers, and of each fold's where the predictions pool folds.
+
+    A cross-validation pools the answers of several classifiers: each may
+    answer one class (a different one per fold) while the pool looks varied.
+    ``degenerate_folds`` counts the folds whose own answers are degenerate,
+    of ``n_folds``; when every fold is, the pool is flagged too.
+    """
+    out = degeneracy(predictions["predicted"])
+    if "fold" in predictions.columns and predictions["fold"].nunique() > 1:
+        per_fold = [degeneracy(group["predicted"])
+                    for _, group in predictions.groupby("fold", sort=True)]
+        out.update(n_folds=len(per_fold), degenerate_folds=sum(f["degenerate"] for f in per_fold),
+                   fold_shares=[f["share"] for f in per_fold])
+        out["degenerate"] = bool(out["degenerate"] or out["degenerate_folds"] == len(per_fold))
+    return out
 
 
 def _above_chance(y_true: np.ndarray, y_pred: np.ndarray, events: np.ndarray, clips: np.ndarray,

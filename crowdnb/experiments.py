@@ -409,6 +409,8 @@ def score_numbers(metrics: Mapping[str, Any]) -> dict[str, Any]:
         "majority_share": float(majority["share"]),
         "majority_class": str(majority["class"]),
         "degenerate": int(bool(majority["degenerate"])),
+        "degenerate_folds": int(majority.get("degenerate_folds", 0)),
+        "n_score_folds": int(majority.get("n_folds", 0)),
         "accuracy_low": float(metrics["accuracy_ci95"]["low"]),
         "accuracy_high": float(metrics["accuracy_ci95"]["high"]),
         "accuracy_clip_low": float(metrics["accuracy_ci95_clip"]["low"]),

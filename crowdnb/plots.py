@@ -361,6 +361,8 @@ def plot_learning_curves(
 ) -> dict[str, Any]:
     """Training and validation accuracy and loss against the iteration.
 
+    The loss is drawn on a log scale (where every value is positive), so that
+    a large first validation loss does not flatten the rest of the curve.
     Training values are the mean over the minibatches since the previous
     validation (with dropout, as trained); validation values are on the test
     set (or its validation subset), without dropout.
@@ -405,6 +407,10 @@ def plot_learning_curves(
         axis.set_ylabel(name + (" (cross-entropy)" if name == "loss" else ""))
         if name == "accuracy":
             axis.set_ylim(-0.02, 1.02)
+        elif np.all(table[["train_loss", "val_loss"]].to_numpy(float) > 0):
+            # a first validation loss far above the rest would flatten a linear axis
+            axis.set_yscale("log")
+            axis.set_ylabel("loss (cross-entropy, log scale)")
         axis.legend(loc="best", fontsize="small")
     axes[-1].set_xlabel("iteration")
     return lines
@@ -626,11 +632,18 @@ def plot_baselines(table: pd.DataFrame, *, fig=None):
     """
     import matplotlib.pyplot as plt
 
+    import textwrap
+
     experiments = list(dict.fromkeys(table["experiment"]))
     methods = list(dict.fromkeys(table["method"]))
+    columns = min(2, len(experiments))  # two panels a row: room for titles and method names
+    rows = -(-len(experiments) // columns)
     if fig is None:
-        fig = plt.figure(figsize=(9, 0.45 * len(methods) + 1.6), layout="constrained")
-    axes = fig.subplots(1, len(experiments), sharey=True, squeeze=False)[0]
+        fig = plt.figure(figsize=(9, rows * (0.4 * len(methods) + 1.3)), layout="constrained")
+    grid = fig.subplots(rows, columns, sharey=True, sharex=True, squeeze=False)
+    for extra in grid.flat[len(experiments):]:
+        extra.remove()
+    axes = grid.flat[:len(experiments)]
     y = {m: len(methods) - 1 - i for i, m in enumerate(methods)}
     for ax, name in zip(axes, experiments):
         rows = table[table["experiment"] == name]
@@ -644,8 +657,9 @@ def plot_baselines(table: pd.DataFrame, *, fig=None):
         ax.set_title(name, fontsize="small")
         ax.set_xlim(-0.02, 1.02)
         ax.grid(axis="x", color="0.9")
+    for ax in grid[-1]:
         ax.set_xlabel("balanced accuracy")
-    axes[0].set_yticks(list(y.values()), list(y))
+    grid[0, 0].set_yticks(list(y.values()), [textwrap.fill(m, 34) for m in y], fontsize="small")
     return list(axes)
 
 

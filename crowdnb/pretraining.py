@@ -36,7 +36,7 @@ from .files import read_json, read_table
 from .significance import LEVEL, holm
 
 __all__ = ["study_images", "network_features", "frozen_probe", "train_variant",
-           "method_predictions", "scores_table", "paired_effects", "BASELINE_FILES"]
+           "method_predictions", "scores_table", "paired_effects", "with_holm", "BASELINE_FILES"]
 
 #: Chapter 8's prediction files (in ``08_baselines/<experiment>/``) shown for reference.
 BASELINE_FILES = {"MFCC + logistic regression (ch. 8)": "mfcc_predictions.csv",
@@ -204,9 +204,8 @@ def paired_effects(predictions: Mapping[str, pd.DataFrame], pairs: Sequence[tupl
         ``first``, ``second``, ``difference`` (balanced accuracy), ``low``,
         ``high`` (95 % paired interval, test events resampled together),
         ``p`` (paired permutation test over test events), ``min_p``,
-        ``n_events``, ``n_test``, ``p_holm`` (Holm-adjusted over the table's
-        rows, ``holm_m`` of them) and ``significant`` (``p_holm`` below the
-        level).
+        ``n_events``, ``n_test``, and :func:`with_holm`'s columns (Holm over
+        the table's rows).
     """
     rows = []
     for first, second in pairs:
@@ -219,12 +218,8 @@ def paired_effects(predictions: Mapping[str, pd.DataFrame], pairs: Sequence[tupl
                      "low": bal["low"], "high": bal["high"], "p": effect["p"],
                      "min_p": effect["min_p"], "n_events": effect["n_events"],
                      "n_test": effect["n_test"]})
-    table = pd.DataFrame(rows, columns=["first", "second", "difference", "low", "high", "p",
-                                        "min_p", "n_events", "n_test"])
-    table["p_holm"] = holm(table["p"].to_numpy(float))
-    table["holm_m"] = len(table)
-    table["significant"] = table["p_holm"] < LEVEL
-    return table
+    return with_holm(pd.DataFrame(rows, columns=["first", "second", "difference", "low", "high",
+                                                 "p", "min_p", "n_events", "n_test"]))
 
 
 def experiments_of(task: str) -> list[Experiment]:
@@ -291,7 +286,8 @@ def compare_methods(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         ``experiment``, ``key``, ``task``.
     effects : pd.DataFrame
         The chapters' fine-tuned network minus each other method, paired
-        (:func:`paired_effects`), with ``experiment`` and ``key``.
+        (:func:`paired_effects`), with ``experiment`` and ``key``; Holm's
+        adjustment runs over all its rows (:func:`with_holm`).
     record : dict
         Per task, the frozen probe's network and its weights' record.
     """
@@ -328,7 +324,18 @@ def compare_methods(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             pairs = [(mine, other) for other in found if other != mine]
             effects.append(paired_effects(found, pairs, seed=seed, n_resamples=n_resamples)
                            .assign(**where))
-    return pd.concat(scores, ignore_index=True), pd.concat(effects, ignore_index=True), record
+    return pd.concat(scores, ignore_index=True), with_holm(pd.concat(effects, ignore_index=True)), \
+        record
+
+
+def with_holm(effects: pd.DataFrame) -> pd.DataFrame:
+    """A table of paired effects with Holm's adjustment over all its rows (one page's family).
+
+    Adds ``p_holm``, ``holm_m`` (the family's size) and ``significant``
+    (``p_holm`` below :data:`crowdnb.significance.LEVEL`).
+    """
+    return effects.assign(p_holm=holm(effects["p"].to_numpy(float)), holm_m=len(effects),
+                          significant=lambda t: t["p_holm"] < LEVEL)
 
 
 def _slug(name: str) -> str:

@@ -21,10 +21,13 @@ from .errors import DataError, ParameterError
 __all__ = [
     "glue_values",
     "glue_markdown",
+    "glue_html",
+    "markdown_table",
     "pretrained_admonition",
     "ablation_findings",
     "recipe_markdown",
     "verdict",
+    "diagnosis_sentence",
     "comparison",
     "paired_comparison",
     "guard_gap_sentence",
@@ -59,6 +62,48 @@ def glue_markdown(name: str, text: str) -> None:
     from myst_nb import glue
 
     glue(name, Markdown(text), display=False)
+
+
+def glue_html(name: str, markdown: str) -> None:
+    """Glue a block of Markdown rendered to HTML, for pasting into another page.
+
+    Another page shows it with the ``{glue:any}`` directive and
+    ``<notebook path>::<name>`` (myst-nb pastes HTML, not Markdown, across
+    pages); the Markdown is rendered by markdown-it, the parser MyST builds on.
+    """
+    from IPython.display import HTML
+    from markdown_it import MarkdownIt
+    from myst_nb import glue
+
+    glue(name, HTML(MarkdownIt("commonmark").render(markdown)), display=False)
+
+
+def markdown_table(table: Any, *, bold: str | None = None, digits: int = 3) -> str:
+    """A data frame as a Markdown (pipe) table, whose long cells wrap on the page.
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        The rows to show, columns in order (the index is left out).
+    bold : str, optional
+        A column whose cells are set in bold (a verdict, a status).
+    digits : int
+        Decimals of floating-point cells.
+    """
+    def cell(value: Any, column: str) -> str:
+        if isinstance(value, (float, np.floating)):
+            text = "" if not np.isfinite(value) else f"{value:.{digits}f}"
+        else:
+            text = str(value)
+        text = text.replace("|", "\\|").replace("\n", " ")
+        return f"**{text}**" if column == bold and text else text
+
+    import pandas as pd
+
+    from .clips import markdown_table as pipes
+
+    return pipes(pd.DataFrame({str(c): [cell(v, str(c)) for v in table[c]]
+                               for c in table.columns})) + "\n"
 
 
 def pretrained_admonition(metrics: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
@@ -267,7 +312,7 @@ def _test_words(numbers: Mapping[str, Any], units: str) -> tuple[str, float, flo
 
 
 def verdict(numbers: Mapping[str, Any], *, name: str = "The network",
-            units: str = "test blocks") -> str:
+            units: str = "test blocks", interval: str = "event") -> str:
     """What one training's test score says, in a sentence chosen by its numbers.
 
     The rules, in order: a cross-validation whose fold networks did not all
@@ -289,6 +334,11 @@ def verdict(numbers: Mapping[str, Any], *, name: str = "The network",
         How the sentence names the network.
     units : str
         What was scored, as the sentence names it ("test blocks", "test actions").
+    interval : {"event", "clip"}
+        The interval quoted: the balanced accuracy's over test events (new
+        crowds: the clip splits) or the accuracy's over test clips (new
+        moments of the same crowds: the random splits, whose test events are
+        training events too).
     """
     from .evaluation import UNLEARNT_LOSS_SHARE
     from .significance import LEVEL
@@ -296,10 +346,15 @@ def verdict(numbers: Mapping[str, Any], *, name: str = "The network",
     bal, cb = numbers["balanced_accuracy"], numbers["chance_balanced"]
     lead = ""
     n_folds, not_learnt = int(numbers.get("n_folds", 0)), int(numbers.get("folds_not_learnt", 0))
+    one_class, score_folds = int(numbers.get("degenerate_folds", 0)), int(numbers.get("n_score_folds", 0))
     if n_folds and not_learnt:
         lead = (f"**{_count(not_learnt, n_folds)} fold networks did not learn** (their training "
                 "loss stayed near that of guessing, or they answer one class); the pooled score "
                 "mixes their answers with the others'. ")
+    elif one_class and one_class < score_folds:
+        lead = (f"**{_count(one_class, score_folds)} fold classifiers answer one class** for 90 % "
+                "or more of their test blocks; the pooled score mixes their answers with the "
+                "others'. ")
     if numbers["degenerate"]:
         return lead + (
             f"{name} is, in effect, a constant classifier: it answers "
@@ -314,9 +369,13 @@ def verdict(numbers: Mapping[str, Any], *, name: str = "The network",
             f"{name} **did not learn**: its final training loss, {loss:.3f}, is still that of "
             f"guessing (ln {k} = {np.log(k):.3f}), and its balanced accuracy is {bal:.3f} against "
             f"a chance level of {cb:.3f}.")
-    interval = (f", 95 % interval over test events [{numbers['balanced_low']:.3f}, "
-                f"{numbers['balanced_high']:.3f}]" if numbers["interval_ok"] else "")
-    where = f"balanced accuracy {bal:.3f}{interval}, chance level {cb:.3f}"
+    if interval == "clip":
+        quoted = (f" (accuracy {numbers['accuracy']:.3f}, 95 % interval over test clips "
+                  f"[{numbers['accuracy_clip_low']:.3f}, {numbers['accuracy_clip_high']:.3f}])")
+    else:
+        quoted = (f", 95 % interval over test events [{numbers['balanced_low']:.3f}, "
+                  f"{numbers['balanced_high']:.3f}]" if numbers["interval_ok"] else "")
+    where = f"balanced accuracy {bal:.3f}{quoted}, chance level {cb:.3f}"
     if not np.isfinite(numbers.get("p_above_chance", np.nan)):
         return lead + (f"{name} has a {where}; this run recorded no test against chance, so "
                        "none is claimed.")
@@ -327,6 +386,36 @@ def verdict(numbers: Mapping[str, Any], *, name: str = "The network",
         return lead + (f"{name} is below chance: {where} (its answers go against the classes more "
                        f"often than by chance: {_p(p_below)} for as low a score; {clause}).")
     return lead + f"{name} cannot be told from chance: {where} ({clause})."
+
+
+def diagnosis_sentence(diagnostics: Any) -> str:
+    """What :func:`crowdnb.experiments.diagnostics_table` says of one experiment's networks, in words.
+
+    One network: its final training loss against ln K, its training against
+    its test accuracy, its most frequent answer, and its status. Several (the
+    folds of a cross-validation): how many learnt, and each one that did not,
+    with why.
+    """
+    rows = list(diagnostics.itertuples())
+    if len(rows) == 1:
+        r = rows[0]
+        status = {"learnt": "it learnt, and does not overfit",
+                  "overfits": "it learnt its training blocks far better than it does the test "
+                              "blocks: it **overfits**",
+                  "did not learn": f"it **did not learn** ({r.flags})"}[r.status]
+        return (f"Diagnostics: a final training loss of {r.train_loss:.3f} against "
+                f"ln K = {r.chance_loss:.3f} for guessing, a training accuracy of "
+                f"{r.train_accuracy:.3f} against {r.test_accuracy:.3f} on the test blocks, and "
+                f"{r.one_class_share:.0%} of the test blocks answered **{r.one_class}**: {status}.")
+    bad = [r for r in rows if r.status != "learnt"]
+    head = (f"Diagnostics of the {len(rows)} fold networks: "
+            f"{sum(r.status == 'learnt' for r in rows)} learnt without overfitting")
+    if not bad:
+        return head + "."
+    return head + "; " + "; ".join(
+        f"{r.fold} **{r.status}** (final training loss {r.train_loss:.3f} against ln K = "
+        f"{r.chance_loss:.3f}; {r.one_class_share:.0%} of its test blocks answered {r.one_class}"
+        f"; training accuracy {r.train_accuracy:.3f}, test {r.test_accuracy:.3f})" for r in bad) + "."
 
 
 def _count(k: int, n: int) -> str:

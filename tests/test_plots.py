@@ -301,7 +301,7 @@ def test_plot_learning_curves_plot_the_history_at_its_iterations(tmp_path):
     assert acc_ax is not loss_ax
     assert lines["val_accuracy"].axes is acc_ax and lines["val_loss"].axes is loss_ax
     assert acc_ax.get_ylim() == pytest.approx((-0.02, 1.02))
-    assert loss_ax.get_xlabel() == "iteration"
+    assert loss_ax.get_xlabel() == "iteration" and loss_ax.get_yscale() == "log"
     # an epoch boundary every 15 iterations up to the last one (40)
     assert _vertical_lines(acc_ax) == [15.0, 30.0] and _vertical_lines(loss_ax) == [15.0, 30.0]
     # read from history.csv, the same curves
@@ -316,7 +316,7 @@ def test_plot_learning_curves_one_metric_on_a_given_axes():
     lines = plots.plot_learning_curves(history, ax=ax, metric="loss")
     _check_curves(lines, history, ["loss"])
     assert all(line.axes is ax for line in lines.values())
-    assert ax.get_ylabel() == "loss (cross-entropy)"
+    assert ax.get_ylabel() == "loss (cross-entropy, log scale)"
     assert _vertical_lines(ax) == []
     # an epoch ending on the last iteration is drawn too
     fig, ax = plt.subplots()

@@ -173,3 +173,25 @@ def test_seed_sentence_says_how_many_seeds_beat_chance():
     assert "2 of 3 training seeds only" in text and "from 0.650 to 0.760" in text
     table["balanced_low"] = 0.3
     assert "with none of 3" in seed_sentence(table)
+
+
+def test_the_permutation_through_the_cross_validation_finds_chance_where_it_lies():
+    from crowdnb.sequence import ActionSequences, BLOCKWISE, VOTE, permutation_through_cv
+
+    rng = np.random.default_rng(5)
+    n = 12
+    labels = np.array(["goal", "no_goal"] * (n // 2))
+    ids = [f"a{i:02d}" for i in range(n)]
+    folds = [([a for a in ids if int(a[1:]) % 3 != k], [a for a in ids if int(a[1:]) % 3 == k])
+             for k in range(3)]
+
+    def actions(signal: float) -> ActionSequences:
+        feats = [rng.normal(size=(5, 4)) + signal * (lab == "goal") for lab in labels]
+        times = [np.arange(5.0)] * n
+        return ActionSequences.from_lists(ids, labels, feats, times, [t + 2 for t in times])
+
+    nothing = permutation_through_cv(actions(0.0), folds, ["goal", "no_goal"], n_permutations=49)
+    assert nothing[VOTE]["p_above"] > 0.05 and nothing[BLOCKWISE]["p_above"] > 0.05
+    assert nothing[BLOCKWISE]["null_mean"] < 0.5   # the few-actions bias below 1 / K
+    clear = permutation_through_cv(actions(3.0), folds, ["goal", "no_goal"], n_permutations=49)
+    assert clear[BLOCKWISE]["balanced_accuracy"] > 0.9 and clear[BLOCKWISE]["p_above"] <= 0.02

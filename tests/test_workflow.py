@@ -218,13 +218,24 @@ def test_parameter_file_sections_extends_and_unknown_names(stages, tmp_path):
         load_param_file(tmp_path / "missing.yaml")
 
 
-def test_upstream_must_come_before(tmp_path):
+def test_stages_come_in_dependency_order_not_name_order(tmp_path):
     project = _make_project(tmp_path / "p")
-    path = project / "notebooks" / "a_source.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    nb.metadata["crowdnb"] = {"upstream": ["z_later"]}
-    nbformat.write(nb, path)
-    with pytest.raises(DataError, match="upstream stage 'z_later'"):
+
+    def declare(name, upstream):
+        path = project / "notebooks" / f"{name}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        nb.metadata["crowdnb"] = {**nb.metadata.get("crowdnb", {}), "upstream": upstream}
+        nbformat.write(nb, path)
+
+    declare("a_source", ["d_side"])
+    declare("d_side", [])
+    assert [s.name for s in discover_stages(project / "notebooks")] == [
+        "d_side", "a_source", "b_middle", "c_end"]
+    declare("d_side", ["c_end"])
+    with pytest.raises(DataError, match="form a cycle"):
+        discover_stages(project / "notebooks")
+    declare("d_side", ["z_missing"])
+    with pytest.raises(DataError, match="upstream stage 'z_missing' is not another notebook"):
         discover_stages(project / "notebooks")
 
 

@@ -156,13 +156,17 @@ def _metadata(nb, path: Path) -> dict[str, Any]:
 
 
 def discover_stages(notebooks_dir: str | os.PathLike) -> list[Stage]:
-    """The study's stages: every ``*.ipynb`` in ``notebooks_dir``, in name order.
+    """The study's stages: every ``*.ipynb`` in ``notebooks_dir``, upstream stages first.
+
+    A stage's ``upstream`` may name any other notebook of the folder: the
+    stages come in the order their dependencies allow, ties in name order.
 
     Raises
     ------
     DataError
         When the folder holds no notebook, a notebook cannot be read, names an
-        upstream stage that does not come before it, or declares inputs,
+        upstream stage that is not another notebook, the upstream declarations
+        form a cycle, or a notebook declares inputs,
         sweeps or ranges for parameters it does not have.
     """
     notebooks_dir = Path(notebooks_dir)
@@ -175,11 +179,11 @@ def discover_stages(notebooks_dir: str | os.PathLike) -> list[Stage]:
         meta = _metadata(nb, path)
         parameters = _inspect(path, meta.get("ranges", {}))
         upstream = tuple(meta.get("upstream", []))
-        earlier = {s.name for s in stages}
+        names = {p.stem for p in paths} - {path.stem}
         for name in upstream:
-            if name not in earlier:
-                raise DataError(f"{path}: upstream stage {name!r} is not a notebook that comes "
-                                f"before it in {notebooks_dir}")
+            if name not in names:
+                raise DataError(f"{path}: upstream stage {name!r} is not another notebook in "
+                                f"{notebooks_dir}")
         inputs = dict(meta.get("inputs", {}))
         for name, kind in inputs.items():
             if name not in parameters or kind not in INPUT_KINDS:
@@ -200,7 +204,30 @@ def discover_stages(notebooks_dir: str | os.PathLike) -> list[Stage]:
             inputs=inputs, outputs=tuple(meta.get("outputs", [])), sweeps=sweeps,
             threads=threads,
         ))
-    return stages
+    return _in_dependency_order(stages, notebooks_dir)
+
+
+def _in_dependency_order(stages: list[Stage], notebooks_dir: Path) -> list[Stage]:
+    """The stages with every upstream stage before the stages that read it; ties in name order.
+
+    Raises
+    ------
+    DataError
+        When the upstream declarations form a cycle.
+    """
+    waiting = {s.name: set(s.upstream) for s in stages}
+    by_name = {s.name: s for s in stages}
+    ordered: list[Stage] = []
+    while waiting:
+        ready = sorted(name for name, needs in waiting.items() if not needs)
+        if not ready:
+            cycle = ", ".join(sorted(waiting))
+            raise DataError(f"{notebooks_dir}: the upstream declarations of {cycle} form a cycle")
+        ordered.append(by_name[ready[0]])
+        del waiting[ready[0]]
+        for needs in waiting.values():
+            needs.discard(ready[0])
+    return ordered
 
 
 # ---------------------------------------------------------------------------
