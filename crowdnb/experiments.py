@@ -193,6 +193,7 @@ def run_experiment(
     test_clips: Sequence[str] | None = None,
     folds: int = 1,
     balance_test: bool = True,
+    keep_fold_models: bool = False,
     **training: Any,
 ) -> ExperimentResult:
     """Split the blocks by the experiment's protocol, train, and write the results.
@@ -221,6 +222,10 @@ def run_experiment(
     balance_test : bool
         Balance every test set in blocks (:func:`split_for`); its composition
         (blocks and clips per class) is in the metrics' ``counts`` either way.
+    keep_fold_models : bool
+        Write each fold's network (``fold_<i>/model.pt``); by default only its
+        predictions and metrics, which is all the book reads (a fold's network
+        answers only its own fold's test blocks).
     **training
         Further keyword arguments of :func:`crowdnb.train.train_model`
         (``weights``, ``on_missing_weights``, ``device``, ``deterministic``, ...).
@@ -233,7 +238,8 @@ def run_experiment(
                                  "set folds to 1 to use it")
         return _cross_validate(experiment, blocks, image_root=image_root, out_dir=out_dir,
                                recipe=recipe, preprocessing=preprocessing, folds=folds,
-                               seed=seed, balance_test=balance_test, **training)
+                               seed=seed, balance_test=balance_test,
+                               **{"write_checkpoint": keep_fold_models, **training})
     train, test = split_for(experiment, blocks, test_fraction=test_fraction, seed=seed,
                             test_clips=test_clips, balance_test=balance_test)
     folder = Path(out_dir) / experiment.folder

@@ -36,7 +36,7 @@ from .files import read_json, read_table
 from .significance import LEVEL, holm
 
 __all__ = ["study_images", "network_features", "frozen_probe", "train_variant",
-           "method_predictions", "scores_table", "paired_effects", "with_holm", "BASELINE_FILES"]
+           "method_predictions", "scores_table", "paired_effects", "with_holm", "BASELINE_FILES", "PROBES"]
 
 #: Chapter 8's prediction files (in ``08_baselines/<experiment>/``) shown for reference.
 BASELINE_FILES = {"MFCC + logistic regression (ch. 8)": "mfcc_predictions.csv",
@@ -53,8 +53,9 @@ def study_images(run_dir: str | os.PathLike, task: str) -> Path:
 
 
 def network_features(paths: Sequence[str | os.PathLike], *, network: str, batch_size: int = 32,
-                     progress: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
-    """A frozen ImageNet network's pooled penultimate activations of each image.
+                     progress: bool = False, weights: str = "imagenet",
+                     seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
+    """A frozen network's pooled penultimate activations of each image.
 
     Parameters
     ----------
@@ -65,6 +66,10 @@ def network_features(paths: Sequence[str | os.PathLike], *, network: str, batch_
         be present and pass the behaviour check.
     batch_size : int > 0
         Images per forward pass.
+    weights : {"imagenet", "scratch"}
+        Its ImageNet weights, or its random initialisation (seeded by
+        ``seed``): the same architecture's features without pretraining, the
+        control that says what the ImageNet weights add.
 
     Returns
     -------
@@ -82,7 +87,8 @@ def network_features(paths: Sequence[str | os.PathLike], *, network: str, batch_
     from .train import load_images
 
     spec = network_spec(network)
-    model, info = build_model(2, network=network, weights="imagenet", on_missing_weights="error")
+    model, info = build_model(2, network=network, weights=weights, on_missing_weights="error",
+                              seed=seed)
     model.set_submodule(spec.new_layer, nn.Identity())
     model.eval()
     chunks = []
@@ -222,6 +228,12 @@ def paired_effects(predictions: Mapping[str, pd.DataFrame], pairs: Sequence[tupl
                                                  "p", "min_p", "n_events", "n_test"]))
 
 
+#: The two frozen-feature probes: logistic regression on the chapters' network's
+#: features with its ImageNet weights, and with random ones.
+PROBES = ("{title} frozen + logistic regression",
+          "{title} frozen random weights + logistic regression")
+
+
 def experiments_of(task: str) -> list[Experiment]:
     """The main (not optional) experiments of a task, in the chapters' order."""
     return [e for e in EXPERIMENTS.values() if e.task == task and not e.optional]
@@ -302,16 +314,19 @@ def compare_methods(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         blocks = pd.concat([t for f in splits.values() for pair in f for t in pair]) \
             .drop_duplicates("block_id")
         root = study_images(run_dir, task)
-        vectors, info = network_features([root / p for p in blocks["image_path"].astype(str)],
-                                         network=network)
+        paths = [root / p for p in blocks["image_path"].astype(str)]
+        vectors, info = network_features(paths, network=network)
         features = dict(zip(blocks["block_id"].astype(str), vectors))
+        random_vectors, _ = network_features(paths, network=network, weights="scratch", seed=seed)
+        random_features = dict(zip(blocks["block_id"].astype(str), random_vectors))
         record[task] = {"network": network, "weights_info": info, "n_images": len(blocks)}
         for e in experiments:
             classes = read_json(metrics_path(run_dir, e))["classes"]
             found = method_predictions(run_dir, e)
             mine = next(iter(found))
-            found[f"{title} frozen + logistic regression"] = \
-                frozen_probe(splits[e.key], features, classes, seed=seed)
+            probe, random_probe = PROBES[0].format(title=title), PROBES[1].format(title=title)
+            found[probe] = frozen_probe(splits[e.key], features, classes, seed=seed)
+            found[random_probe] = frozen_probe(splits[e.key], random_features, classes, seed=seed)
             for name, net, weights, fine_tune in _variants(run_dir, e, asked, folds_too):
                 folder = Path(out_dir) / e.key / f"{net}_{weights}_{fine_tune}"
                 found[name] = train_variant(e, run_dir, folder, network=net, weights=weights,
@@ -321,7 +336,9 @@ def compare_methods(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             where = {"experiment": e.title, "key": e.key, "task": task}
             scores.append(scores_table(found, classes, seed=seed, n_resamples=n_resamples)
                           .assign(**where))
-            pairs = [(mine, other) for other in found if other != mine]
+            # the fine-tuned network against every other method, and the two probes (same
+            # network, same classifier: ImageNet weights against random ones)
+            pairs = [(mine, other) for other in found if other != mine] + [(probe, random_probe)]
             effects.append(paired_effects(found, pairs, seed=seed, n_resamples=n_resamples)
                            .assign(**where))
     return pd.concat(scores, ignore_index=True), with_holm(pd.concat(effects, ignore_index=True)), \

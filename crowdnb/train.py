@@ -187,6 +187,9 @@ class _Data:
     #: turns a minibatch of ``x_train``/``x_test`` into the trained module's input
     prepare: Callable[[torch.Tensor], torch.Tensor] | None = None
     frozen_s: float = 0.0
+    #: the images' files (absolute), in ``x_train``'s and ``x_test``'s order
+    image_files: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    frozen_reused: int = 0
 
 
 def _check_blocks(blocks: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -214,8 +217,10 @@ def _prepare_data(train_blocks: pd.DataFrame, test_blocks: pd.DataFrame, *, imag
         raise DataError(f"training needs at least 2 classes, the blocks have {classes}")
     index = {c: i for i, c in enumerate(classes)}
     t0 = time.perf_counter()
-    x_train = load_images([image_root / p for p in train["image_path"].astype(str)], progress=progress)
-    x_test = load_images([image_root / p for p in test["image_path"].astype(str)], progress=progress)
+    files = tuple(tuple(str((image_root / p).resolve()) for p in table["image_path"].astype(str))
+                  for table in (train, test))
+    x_train = load_images([Path(f) for f in files[0]], progress=progress)
+    x_test = load_images([Path(f) for f in files[1]], progress=progress)
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(f"training images are {tuple(x_train.shape[2:])}, test images "
                         f"{tuple(x_test.shape[2:])}")
@@ -225,7 +230,7 @@ def _prepare_data(train_blocks: pd.DataFrame, test_blocks: pd.DataFrame, *, imag
         y_train=torch.tensor([index[c] for c in train["label"].astype(str)], device=device),
         x_test=_on_device(x_test, device),
         y_test=torch.tensor([index[c] for c in test["label"].astype(str)]),
-        decode_s=time.perf_counter() - t0)
+        decode_s=time.perf_counter() - t0, image_files=files)
 
 
 def _on_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -471,8 +476,11 @@ def _setup_network(data: _Data, recipe: TrainRecipe, *, network: str, fine_tune:
     if chosen == "top":
         frozen, trained = spec.trunk(model)
         prefixes = trained.prefixes
+        # the frozen layers' outputs depend on the image and the weights alone: cached by both
+        identity = ((info["network"], info["sha256"], precision, str(device))
+                    if info["pretrained"] and info.get("sha256") else None)
         _freeze_inputs(data, frozen, batch_size=min(batch_size, FROZEN_BATCH), precision=precision,
-                       device=device)
+                       device=device, identity=identity)
     groups = _param_groups(model, recipe.lr, recipe.new_layer_lr_factor, recipe.weight_decay,
                            new_layer=spec.new_layer, trained=prefixes)
     return _Network(model, trained, groups, recipe, info, chosen)
@@ -484,22 +492,54 @@ def _setup_network(data: _Data, recipe: TrainRecipe, *, network: str, fine_tune:
 FROZEN_BATCH = 8
 
 
+#: The frozen early layers' outputs of the images this process has seen, by
+#: (network, weights' SHA-256, precision, device) and image file: the trainings
+#: of one chapter on the same images (the folds of a cross-validation, the
+#: guard gap, chapter 12's variants) compute them once. Bounded by
+#: :data:`FROZEN_CACHE_BYTES`; past it, new outputs are not kept.
+_FROZEN_OUTPUTS: dict[tuple, torch.Tensor] = {}
+FROZEN_CACHE_BYTES = 2 * 1024 ** 3
+
+
 @torch.no_grad()
 def _freeze_inputs(data: _Data, frozen: nn.Module, *, batch_size: int, precision: str,
-                   device: torch.device) -> None:
-    """Replace the images by the frozen early layers' outputs (float32), once per image."""
+                   device: torch.device, identity: tuple | None = None) -> None:
+    """Replace the images by the frozen early layers' outputs (float32), once per image.
+
+    With an ``identity`` (the frozen weights, precision and device), outputs
+    already computed in this process for the same image file are reused.
+    """
     t0 = time.perf_counter()
     frozen.eval()
     context = compute_context(precision, device)
 
-    def outputs(images: torch.Tensor) -> torch.Tensor:
+    def compute(images: torch.Tensor) -> torch.Tensor:
         chunks = []
         for start in range(0, len(images), batch_size):
             with context:
                 chunks.append(frozen(data.prepare(images[start:start + batch_size])).float())
         return torch.cat(chunks)
 
-    data.x_train, data.x_test = outputs(data.x_train), outputs(data.x_test)
+    def outputs(images: torch.Tensor, files: tuple[str, ...]) -> torch.Tensor:
+        if identity is None or len(files) != len(images):
+            return compute(images)
+        missing = [i for i, f in enumerate(files) if (identity, f) not in _FROZEN_OUTPUTS]
+        data.frozen_reused += len(files) - len(missing)
+        if missing:
+            fresh = compute(images[missing])
+            kept = sum(t.numel() * t.element_size() for t in _FROZEN_OUTPUTS.values())
+            for i, row in zip(missing, fresh):
+                if kept + row.numel() * row.element_size() <= FROZEN_CACHE_BYTES:
+                    _FROZEN_OUTPUTS[identity, files[i]] = row
+                    kept += row.numel() * row.element_size()
+            fresh_rows = dict(zip(missing, fresh))
+        else:
+            fresh_rows = {}
+        return torch.stack([fresh_rows[i] if i in fresh_rows else _FROZEN_OUTPUTS[identity, f]
+                            for i, f in enumerate(files)])
+
+    data.x_train = outputs(data.x_train, data.image_files[0])
+    data.x_test = outputs(data.x_test, data.image_files[1])
     memory_format = torch.channels_last if precision == "bfloat16" and data.x_train.dim() == 4 \
         else torch.contiguous_format
     data.prepare = lambda x: x.contiguous(memory_format=memory_format)
@@ -717,7 +757,7 @@ def _record(data: _Data, loop: _Loop, final: dict[str, Any], weights_info: dict[
             "time_s": train_time_s, "train_steps_s": loop.train_steps_s,
             "validation_s": loop.validation_s, "n_validations": len(loop.history),
             "final_evaluation_s": final["seconds"], "decode_s": data.decode_s,
-            "frozen_layers_s": data.frozen_s,
+            "frozen_layers_s": data.frozen_s, "frozen_outputs_reused": data.frozen_reused,
             "trained_parameters": sum(p.numel() for g in groups for p in g["params"]),
             "images_trained": loop.images,
             "train_images_per_s": loop.images / loop.train_steps_s if loop.train_steps_s > 0 else math.nan,

@@ -81,7 +81,7 @@ def test_the_tests_of_the_studies_decide_leakage_and_transfer():
     assert _verdict("leakage", ev) == "not reproduced"
     assert _verdict("leakage", _evidence()) == "not testable here"
     effects = pd.DataFrame([{"key": "emotions_random", "first": "Lite0 (ch. 4-6)",
-                             "second": "Lite0 from random initialisation", "difference": 0.3,
+                             "second": "Lite0 from random weights", "difference": 0.3,
                              "n_test": 300, "p": 0.001, "min_p": 0.0002}])
     ev = _evidence(pretraining=effects)
     ev["p_holm"]["transfer"] = 0.002

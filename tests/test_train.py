@@ -498,3 +498,44 @@ def test_plots_draw_what_training_wrote(trained):
     bars = plot_per_class(m, ax=axes[1])
     assert [b.get_height() for b in bars["recall"]] == [m["per_class"][c]["recall"] for c in m["classes"]]
     plt.close("all")
+
+
+def test_frozen_outputs_are_computed_once_per_image_and_change_nothing(image_set, tmp_path):
+    # EfficientNet-Lite0 from its packaged ImageNet weights, later layers trained: a second
+    # training on the same images reuses the frozen layers' outputs, and trains the same network.
+    from crowdnb import train as train_module
+
+    root, blocks = image_set
+    train, test = random_split(blocks, test_fraction=0.25, seed=0)
+    run = dict(image_root=root, network="efficientnet_lite0", fine_tune="top", weights="imagenet",
+               recipe=TrainRecipe(epochs=1, batch_size=8, validate_every=50), seed=0,
+               progress=False, preprocessing=PREPROCESSING, write_checkpoint=False,
+               deterministic=True)
+    train_module._FROZEN_OUTPUTS.clear()
+    first = train_model(train, test, out_dir=tmp_path / "a", **run)
+    again = train_model(train, test, out_dir=tmp_path / "b", **run)
+    assert first.metrics["training"]["frozen_outputs_reused"] == 0
+    assert again.metrics["training"]["frozen_outputs_reused"] == len(train) + len(test)
+    pd.testing.assert_frame_equal(first.predictions, again.predictions)
+    train_module._FROZEN_OUTPUTS.clear()
+    fresh = train_model(train, test, out_dir=tmp_path / "c", **run)
+    pd.testing.assert_frame_equal(fresh.predictions, again.predictions)
+
+
+def test_fold_networks_are_written_only_when_asked(image_set, tmp_path):
+    # The book reads a fold's predictions and metrics, never its network: a cross-validation
+    # writes no fold_<i>/model.pt unless keep_fold_models asks, and its pooled results are whole.
+    from crowdnb.experiments import EXPERIMENTS, run_experiment
+
+    root, blocks = image_set
+    run = dict(image_root=root, recipe=TrainRecipe(epochs=1, batch_size=8, validate_every=50),
+               preprocessing=PREPROCESSING, test_fraction=0.25, seed=0, folds=2, weights="none",
+               progress=False)
+    lean = run_experiment(EXPERIMENTS["emotions_clip"], blocks, out_dir=tmp_path / "lean", **run)
+    folder = tmp_path / "lean" / EXPERIMENTS["emotions_clip"].folder
+    assert not list(folder.rglob("model.pt"))
+    assert {p.name for p in (folder / "fold_1").iterdir()} >= {"metrics.json", "predictions.csv"}
+    assert len(lean.training.predictions) == len(blocks)
+    run_experiment(EXPERIMENTS["emotions_clip"], blocks, out_dir=tmp_path / "kept",
+                   keep_fold_models=True, **run)
+    assert len(list((tmp_path / "kept").rglob("fold_*/model.pt"))) == 2
