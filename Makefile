@@ -18,10 +18,12 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make book   run the whole study with $(PARAMS) and build the book (_build/html)"
+	@echo "make study  run the whole study with $(PARAMS) into runs/, without building the HTML"
 	@echo "make html   rebuild the book from the executed chapters, running nothing"
 	@echo "make test   run the tests (unit tests, the smoke study, a book build)"
 	@echo "make audioset  the study on AudioSet's crowd segments (needs the internet), and its book"
 	@echo "make bench  run the benchmark scripts"
+	@echo "(another parameter file: make book PARAMS=params/smoke.yaml)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

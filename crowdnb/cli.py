@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 
 from .errors import CrowdnbError
@@ -41,6 +43,34 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_closed() -> bool:
+    """True when standard output's reader has gone (``crowdnb predict ... | head -1``).
+
+    Standard output is then pointed at ``/dev/null``, so that the interpreter's
+    last flush at exit does not print a second traceback.
+    """
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    except (OSError, ValueError):
+        return False
+    else:  # flushed: is the pipe's reader gone all the same?
+        import select
+
+        try:
+            poller = select.poll()
+            poller.register(sys.stdout.fileno(), select.POLLOUT)
+            if not any(events & select.POLLERR for _, events in poller.poll(0)):
+                return False
+        except (OSError, ValueError, AttributeError):
+            return False
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
@@ -53,8 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if getattr(args, "accepts_extra", False):
-            return int(args.func(args, extra) or 0)
-        return int(args.func(args) or 0)
+            status = int(args.func(args, extra) or 0)
+        else:
+            status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        return 128 + signal.SIGPIPE  # as a Unix tool killed by SIGPIPE
     except CrowdnbError as exc:
         print(f"crowdnb {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -348,15 +348,18 @@ def test_deleting_an_output_reruns_its_stage(finished):
 
 def test_dry_run_says_why_and_runs_nothing(finished, capfd):
     project, _ = finished
-    run_study(project=project, overrides=["scale=3"], dry_run=True)
+    outcome = run_study(project=project, overrides=["scale=3"], dry_run=True)
     err = capfd.readouterr().err
-    assert "stage_b_middle" in err and "Params have changed" in err
+    assert "crowdnb run: would run b_middle (parameters changed)" in err
+    assert "crowdnb run: would run c_end (a stage it reads runs first)" in err
+    assert outcome["would_run"] == [("default", "b_middle"), ("default", "c_end")]
+    assert outcome["executed"] == []
     assert _values(project, "c_end") == [0.0, 1.0]
 
 
 def test_only_runs_the_named_stages_and_needs_their_upstream(tmp_path):
     project = _make_project(tmp_path / "p")
-    with pytest.raises(DataError):
+    with pytest.raises(ParameterError, match="stage.s. a_source must run first"):
         _run(project, only=["b_middle"])
     assert not (project / "runs" / "default" / "b_middle" / "summary.json").exists()
     assert _run(project, only=["a"]) == ["a_source"]
@@ -371,8 +374,9 @@ def test_failed_stage_keeps_its_traceback_and_resumes(finished):
         _run(project, overrides=["b_middle.stop=true", "scale=4"])
     failed = run_dir / "notebooks" / "b_middle.failed.ipynb"
     assert failed.is_file() and "stopped on purpose" in failed.read_text()
-    assert not (run_dir / "b_middle" / "summary.json").exists()
-    assert not (project / "book" / "executed" / "b_middle.ipynb").exists()
+    # the last good results stay, and so does the book's page of them
+    assert _values(project, "b_middle") == [0.0, 1.0]
+    assert (project / "book" / "executed" / "b_middle.ipynb").is_file()
     assert _run(project, overrides=["scale=4"]) == ["b_middle", "c_end"]
     assert _values(project, "c_end") == [0.0, 4.0]
     assert not failed.exists()
@@ -389,12 +393,28 @@ def _start(project: Path, *args: str) -> subprocess.Popen:
 
 
 def _wait_for_start(project: Path, stage: str, timeout_s: float = 60.0) -> None:
-    # A starting stage empties its folder: its record of the earlier run goes.
+    # A starting stage sets its last results aside: its record of the earlier run goes.
     record = project / "runs" / "default" / stage / "_stage.json"
     deadline = time.monotonic() + timeout_s
     while record.exists():
         assert time.monotonic() < deadline, f"{stage} never started"
         time.sleep(0.2)
+
+
+def _wait_for_unlock(project: Path, run: str = "default", timeout_s: float = 60.0) -> None:
+    """Wait until no process of a run (stage job, kernel) holds its job lock."""
+    import fcntl
+
+    path = project / "runs" / ".crowdnb" / "locks" / f"{run}.jobs.lock"
+    deadline = time.monotonic() + timeout_s
+    with open(path, "a") as fh:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                assert time.monotonic() < deadline, "a process of the killed run never ended"
+                time.sleep(0.2)
 
 
 def test_a_second_concurrent_run_is_refused(finished):
@@ -421,6 +441,7 @@ def test_a_killed_run_leaves_no_stray_file_and_resumes(finished):
     time.sleep(2.0)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
+    _wait_for_unlock(project)  # the kernel, in a session of its own, ends with its parent
     assert _run(project, overrides=["scale=6"]) == ["b_middle", "c_end"]
     assert _values(project, "c_end") == [0.0, 6.0]
     after = {p.relative_to(project) for p in project.rglob("*") if ".snakemake" not in p.parts}
@@ -461,7 +482,7 @@ def test_an_executor_plugin_gets_its_options_and_plans_the_jobs(finished, capfd)
     run_study(project=project, force=True, dry_run=True, executor="slurm", jobs=10,
               executor_args=["--slurm-qos", "high"])
     err = capfd.readouterr().err
-    assert "stage_b_middle" in err and "This was a dry-run" in err
+    assert "would run b_middle (forced)" in err and "dry run" in err
 
 
 def test_ctrl_c_stops_with_one_line_and_no_traceback(finished):
@@ -473,6 +494,8 @@ def test_ctrl_c_stops_with_one_line_and_no_traceback(finished):
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "crowdnb run: interrupted; what finished is kept, rerun to resume" in err
+    assert err.strip().count("\n") == 0, err  # that line alone, no Snakemake report
+    assert _values(project, "b_middle") == [0.0, 1.0]  # the last good results, untouched
     assert "Traceback" not in err and "zmq" not in err.lower()
     # the kernel's own stderr (ZMQ and TCP notices, its traceback when it is shut
     # down mid-cell) goes to the stage's kernel log, not to the terminal

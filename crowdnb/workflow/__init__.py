@@ -9,7 +9,8 @@ every stage runs with, for one run or for every point of a sweep
 (:mod:`.plan`). The Snakefile turns that plan into one Snakemake rule per
 stage; Snakemake decides what is stale, locks the run directory, runs jobs in
 parallel or on a cluster, and each job executes one notebook with papermill
-(:mod:`.execute`). ``crowdnb run`` (:mod:`.run`) is the user's command on top.
+(:mod:`.execute`). ``crowdnb run`` (:mod:`.run`) is the user's command on top;
+:mod:`.locks` keeps two of them, or a stage of a killed one, off the same run.
 
 Notebooks read their upstream stages' outputs and write their own with
 :mod:`.stageio`.

@@ -1,36 +1,54 @@
 """What one job of the workflow does: execute a stage's notebook, or gather a sweep.
 
 The Snakefile's rules call this module (``python -m crowdnb.workflow.execute``)
-in the runs folder. ``stage`` empties the stage's folder, executes its
-notebook with papermill into ``<run>/notebooks/<stage>.ipynb``, checks that
-the notebook wrote what it declares, and writes the stage's record
-(``_stage.json``: the values it ran with, when, how long). A notebook that
-stops keeps its traceback in ``<stage>.failed.ipynb`` and the job fails with
-one line saying so. ``aggregate`` writes a sweep's table.
+in the runs folder. ``stage`` sets the stage's last results aside
+(``<run>/.crowdnb/previous/<stage>/``), executes its notebook with papermill
+into a fresh ``<run>/<stage>/`` and ``<run>/notebooks/<stage>.ipynb``, checks
+that the notebook wrote what it declares, writes the stage's record
+(``_stage.json``: the values it ran with, when, how long), and only then
+discards the results set aside. A notebook that stops, a kernel that dies, an
+interruption: what the stage had half-written is removed and its last results
+are put back; a notebook that stops keeps its traceback in
+``<stage>.failed.ipynb`` and the job fails with one line saying so (also in
+``<run>/.crowdnb/errors/<stage>.txt``, for ``crowdnb run`` to show). A job
+killed outright leaves its results set aside, and the next job of the stage,
+or the next ``crowdnb run``, puts them back first (:func:`restore_interrupted`).
+
+The stage writes in place, not in a draft folder renamed afterwards, because
+what it writes may name its own folder (a checkpoint's ``out_dir``).
+``aggregate`` writes a sweep's table.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import CrowdnbError, DataError
-from ..files import read_json, write_json, write_table
-from .plan import NOTEBOOK_FOLDER, STAGE_RECORD, SUMMARY_FILE, load_sweep
+from ..files import atomic_write, read_json, write_json, write_table
+from .plan import (FAILED_KEY, NOTEBOOK_FOLDER, SOURCES_FOLDER, STAGE_RECORD, SUMMARY_FILE,
+                   load_sweep)
+from .locks import hold_job_lock
 from .project import Project
 from .stages import RUNNER_PARAMETERS, discover_stages
 
-__all__ = ["execute_stage", "aggregate_sweep", "flatten_summary"]
+__all__ = ["execute_stage", "aggregate_sweep", "flatten_summary", "restore_interrupted",
+           "error_file"]
 
 KERNEL_NAME = "python3"
 CACHE_FOLDER = ".cache"
+PREVIOUS_FOLDER = ".crowdnb/previous"
+ERRORS_FOLDER = ".crowdnb/errors"
+_SPECIAL_WEIGHTS = ("imagenet", "none", "scratch")
 
 
 def _kernel_name() -> str:
@@ -53,18 +71,22 @@ def _kernel_name() -> str:
     return "crowdnb"
 
 
-def _kernel_manager(log):
+def _kernel_manager(log, lock_fd: int | None = None):
     """A kernel manager whose kernels write their stderr to ``log``, not the terminal.
 
     A kernel's own messages (ZMQ notices, the traceback it prints when it is
     shut down mid-cell by Ctrl-C) are not the user's business; the notebook's
-    errors still reach the executed notebook and the one-line message.
+    errors still reach the executed notebook and the one-line message. The
+    kernel inherits ``lock_fd``, the run's job lock: a kernel that outlives
+    its job still keeps the run locked.
     """
     from jupyter_client.manager import AsyncKernelManager
 
     class StageKernelManager(AsyncKernelManager):
         async def start_kernel(self, **kw):
             kw.setdefault("stderr", log)
+            if lock_fd is not None:
+                kw.setdefault("pass_fds", (lock_fd,))
             return await super().start_kernel(**kw)
 
     return StageKernelManager
@@ -74,16 +96,80 @@ def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _empty(folder: Path) -> None:
-    # The stage's folder holds only what its last execution wrote: nothing
-    # stale from another execution survives a new one.
-    if folder.exists():
-        for child in folder.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-    folder.mkdir(parents=True, exist_ok=True)
+def error_file(run_dir: str | os.PathLike, stage: str) -> Path:
+    """Where a stage job that failed leaves its one-line message."""
+    return Path(run_dir) / ERRORS_FOLDER / f"{stage}.txt"
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _set_aside(run_dir: Path, stage: str) -> None:
+    # The stage's folder holds only what its last execution wrote: a new one
+    # starts empty, the last results wait beside it until it has finished.
+    kept = run_dir / PREVIOUS_FOLDER / stage
+    _remove(kept)
+    kept.mkdir(parents=True)
+    for current, name in ((run_dir / stage, "folder"),
+                          (run_dir / NOTEBOOK_FOLDER / f"{stage}.ipynb", "notebook.ipynb")):
+        if current.exists():
+            os.replace(current, kept / name)
+
+
+def _put_back(run_dir: Path, stage: str) -> bool:
+    """Replace what an unfinished execution wrote by the results it set aside."""
+    kept = run_dir / PREVIOUS_FOLDER / stage
+    if not kept.is_dir():
+        return False
+    for current, name in ((run_dir / stage, "folder"),
+                          (run_dir / NOTEBOOK_FOLDER / f"{stage}.ipynb", "notebook.ipynb")):
+        _remove(current)
+        if (kept / name).exists():
+            current.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(kept / name, current)
+    shutil.rmtree(kept)
+    return True
+
+
+def restore_interrupted(run_dir: str | os.PathLike) -> list[str]:
+    """Put back the results that stage jobs killed outright had set aside; return their stages.
+
+    Call it only while no job of the run is alive (under the run's lock).
+    """
+    folder = Path(run_dir) / PREVIOUS_FOLDER
+    stages = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    for stage in stages:
+        _put_back(Path(run_dir), stage)
+    return stages
+
+
+def _clear_failed(manifest: Path) -> None:
+    # The note that the last execution failed (plan.Plan.mark_failed) goes when
+    # a new one starts, before its outputs: Snakemake records the manifest
+    # without it when the job finishes.
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if data.pop(FAILED_KEY, None) is not None:
+        with atomic_write(manifest, encoding="utf-8") as fh:
+            fh.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def _for_kernel(value: Any, project: Project) -> Any:
+    """A path parameter as the kernel sees it: relative to its working directory (notebooks/).
+
+    The plan gives a file of the project relative to the project, any other
+    absolute; the pages and the record show no machine's folders.
+    """
+    if not isinstance(value, str) or not value.strip() or value in _SPECIAL_WEIGHTS:
+        return value
+    path = Path(os.path.expanduser(value))
+    return os.path.relpath(path if path.is_absolute() else project.root / path, project.notebooks)
 
 
 def execute_stage(
@@ -94,6 +180,7 @@ def execute_stage(
     values: Mapping[str, Any],
     threads: int = 1,
     progress: bool = False,
+    lock_fd: int | None = None,
 ) -> float:
     """Execute one stage's notebook into ``run_dir``; return its duration in seconds.
 
@@ -111,16 +198,17 @@ def execute_stage(
         CPU threads the stage may use (``OMP_NUM_THREADS`` of its kernel).
     progress : bool
         papermill's progress bar over cells.
+    lock_fd : int or None
+        The run's job lock (:func:`crowdnb.workflow.locks.hold_job_lock`),
+        passed on to the kernel.
 
     Raises
     ------
     DataError
-        When the notebook stops with an error (the message gives it and the
-        failed notebook's path) or does not write its declared outputs.
+        When the notebook stops with an error (the message gives it, the
+        failed notebook's path and the kernel's log) or does not write its
+        declared outputs. The stage's last results are then back in place.
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     stage = next((s for s in discover_stages(project.notebooks) if s.name == stage_name), None)
     if stage is None:
         raise DataError(f"{project.notebooks}: no stage {stage_name}")
@@ -128,7 +216,26 @@ def execute_stage(
     folder = run_dir / stage.name
     executed = run_dir / NOTEBOOK_FOLDER / f"{stage.name}.ipynb"
     failed = executed.with_name(f"{stage.name}.failed.ipynb")
-    _empty(folder)
+    _put_back(run_dir, stage.name)  # a job of this stage killed outright
+    _clear_failed(run_dir / SOURCES_FOLDER / f"{stage.name}.json")
+    error_file(run_dir, stage.name).unlink(missing_ok=True)
+    _set_aside(run_dir, stage.name)
+    try:
+        duration = _execute(project, stage, run_dir, folder, executed, failed, values=values,
+                            threads=threads, progress=progress, lock_fd=lock_fd)
+    except BaseException:
+        _put_back(run_dir, stage.name)
+        raise
+    shutil.rmtree(run_dir / PREVIOUS_FOLDER / stage.name)
+    return duration
+
+
+def _execute(project: Project, stage, run_dir: Path, folder: Path, executed: Path, failed: Path,
+             *, values, threads, progress, lock_fd) -> float:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    folder.mkdir(parents=True)
     executed.parent.mkdir(parents=True, exist_ok=True)
     failed.unlink(missing_ok=True)
     defaults = stage.defaults()
@@ -136,7 +243,7 @@ def execute_stage(
                      if name not in RUNNER_PARAMETERS and defaults.get(name) != value)
     # Paths the plan made absolute are given relative to the kernel's working
     # directory (notebooks/): the pages and the record show no machine's folders.
-    values = {name: _relative(value, project.notebooks) if name in (*stage.inputs, *stage.sweeps)
+    values = {name: _for_kernel(value, project) if name in (*stage.inputs, *stage.sweeps)
               else value for name, value in values.items()}
     parameters = {name: values[name] for name in changed}
     # Relative to the kernel's working directory (notebooks/): the injected-parameters
@@ -159,16 +266,20 @@ def execute_stage(
             papermill.execute_notebook(str(stage.path), str(executed), parameters=parameters,
                                        kernel_name=_kernel_name(), progress_bar=progress,
                                        cwd=str(project.notebooks),
-                                       kernel_manager_class=_kernel_manager(log))
+                                       kernel_manager_class=_kernel_manager(log, lock_fd))
     except PapermillExecutionError as exc:
         if executed.is_file():
             os.replace(executed, failed)
-        raise DataError(f"stage {stage.name} stopped: {exc.ename}: {exc.evalue} (the executed "
-                        f"notebook, with the traceback, is {failed})") from None
+        evalue = " ".join(str(exc.evalue).split())
+        raise DataError(f"stage {stage.name} stopped: {exc.ename}: {evalue} (the executed "
+                        f"notebook, with the traceback, is {failed}; the kernel's log is "
+                        f"{kernel_log})") from None
     except KeyboardInterrupt:
         executed.unlink(missing_ok=True)
         raise
     except RuntimeError as exc:  # the kernel died (nbclient's DeadKernelError) or did not start
+        if executed.is_file():
+            os.replace(executed, failed)
         raise DataError(f"stage {stage.name} stopped: its kernel failed ({exc}); what the kernel "
                         f"printed is in {kernel_log}") from None
     duration = time.perf_counter() - t0
@@ -190,13 +301,6 @@ def execute_stage(
         "python": sys.executable,
     })
     return duration
-
-
-def _relative(value, folder: Path):
-    """An absolute path as seen from ``folder``; anything else unchanged."""
-    if isinstance(value, str) and os.path.isabs(value):
-        return os.path.relpath(value, folder)
-    return value
 
 
 def flatten_summary(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -244,27 +348,46 @@ def _main(argv: Sequence[str] | None = None) -> int:
     stage.add_argument("--run", required=True, help="the run's folder, relative to here")
     stage.add_argument("--threads", type=int, default=1)
     stage.add_argument("--parameters", required=True, help="JSON from the plan")
+    stage.add_argument("--quiet", action="store_true",
+                       help="print nothing; a failure's line goes to .crowdnb/errors/<stage>.txt")
     aggregate = sub.add_parser("aggregate", help="gather a sweep's results")
     aggregate.add_argument("--sweep-file", required=True)
     aggregate.add_argument("--output", required=True)
     aggregate.add_argument("summaries", nargs="*")
     args = parser.parse_args(argv)
+    quiet = getattr(args, "quiet", False)
+    # Snakemake stops its jobs with SIGTERM: put the stage's last results back then too.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.command == "aggregate":
             aggregate_sweep(args.sweep_file, args.output, args.summaries)
             return 0
+        lock_fd = hold_job_lock(Path.cwd(), args.run)
         duration = execute_stage(Project(Path(args.project).resolve()), args.stage, Path(args.run),
                                  values=json.loads(args.parameters), threads=args.threads,
-                                 progress=sys.stderr.isatty())
-        print(f"crowdnb run: {args.run}: {args.stage} done in {duration:.1f} s", file=sys.stderr)
+                                 progress=sys.stderr.isatty() and not quiet, lock_fd=lock_fd)
+        if not quiet:
+            print(f"crowdnb run: {args.run or '.'}: {args.stage} done in {duration:.1f} s",
+                  file=sys.stderr)
         return 0
     except CrowdnbError as exc:
-        print(f"crowdnb run: error: {exc}", file=sys.stderr)
+        if args.command == "stage":
+            with contextlib.suppress(OSError):
+                path = error_file(Path(args.run), args.stage)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(f"{exc}\n", encoding="utf-8")
+        if not quiet:
+            print(f"crowdnb run: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"crowdnb run: {getattr(args, 'stage', 'aggregation')} interrupted; rerun "
-              "`crowdnb run` to resume", file=sys.stderr)
+        if not quiet:
+            print(f"crowdnb run: {getattr(args, 'stage', 'aggregation')} interrupted; rerun "
+                  "`crowdnb run` to resume", file=sys.stderr)
         return 130
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

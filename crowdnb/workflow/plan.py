@@ -25,10 +25,26 @@ its inputs, so its points run first.
 :func:`plan_from_config` is what the Snakefile calls with Snakemake's
 ``config``; every path in the plan is relative to the runs folder (the
 workflow's working directory) or absolute.
+
+Where runs live: the project's ``runs/`` is a folder of runs (``runs/<run>/``,
+``runs/<sweep>/<point>/``) that shares one Snakemake state, one cache and one
+lock folder (``runs/.snakemake``, ``runs/.cache``, ``runs/.crowdnb``). A run
+given its own folder (``crowdnb run --run-dir DIR``) is self-contained: DIR is
+the working directory, its main run is DIR itself (named :data:`SELF_RUN`,
+with no prefix in paths) and its sweeps, cache and state are inside it.
+
+What Snakemake records of a job is independent of where the project, the
+package and the run are: the job's sources (notebook, the package's files it
+imports, the files it reads from outside the run) enter as one manifest of
+their checksums inside the run (``.crowdnb/sources/<stage>.json``, rewritten
+only when a checksum changes), parameters that name files of the project are
+given relative to it, and the rules' commands name the interpreter and the
+project through the plan, not in their text.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import itertools
 import json
 import os
@@ -53,7 +69,19 @@ __all__ = [
     "STAGE_RECORD",
     "RESULTS_FILE",
     "ENVIRONMENT_FILE",
+    "SELF_RUN",
+    "run_prefix",
 ]
+
+
+def run_prefix(run: str) -> str:
+    """The prefix of a run's paths in the working directory (``""`` for :data:`SELF_RUN`)."""
+    return "" if run in (SELF_RUN, "") else f"{run.rstrip('/')}/"
+
+
+def _run_key(run: str) -> str:
+    """A run's name from a ``{run}`` wildcard value (``"default/"``, or ``""`` for the self run)."""
+    return run.rstrip("/") or SELF_RUN
 
 SUMMARY_FILE = "summary.json"
 STAGE_RECORD = "_stage.json"
@@ -62,6 +90,12 @@ NOTEBOOK_FOLDER = "notebooks"
 # Library versions, rewritten only when they change: an input of every stage,
 # so that another torch (or numpy, or crowdnb) reruns the study.
 ENVIRONMENT_FILE = ".crowdnb/environment.json"
+# The checksums of a job's sources, inside its run: what Snakemake sees of them.
+SOURCES_FOLDER = ".crowdnb/sources"
+# The main run of a self-contained run folder: the working directory itself.
+SELF_RUN = "."
+FAILED_KEY = "failed"  # in a source manifest: the job's last execution failed
+_SPECIAL_WEIGHTS = ("imagenet", "none", "scratch")
 _SWEEP_KEYS = {"sweep", "base", "stages", "common", "points", "grid"}
 
 
@@ -77,7 +111,7 @@ class StageJob:
 
     @property
     def folder(self) -> str:
-        return f"{self.run}/{self.stage.name}"
+        return f"{run_prefix(self.run)}{self.stage.name}"
 
 
 @dataclass(frozen=True)
@@ -226,7 +260,9 @@ class Plan:
     targets: list[str]
     main_run: str | None
     python: str = sys.executable
+    verbose: bool = False
     _code: dict[str, list[str]] = field(default_factory=dict)
+    _sums: dict[str, str] = field(default_factory=dict)
 
     # -- names and patterns ---------------------------------------------------
 
@@ -236,7 +272,10 @@ class Plan:
 
     @property
     def run_pattern(self) -> str:
-        return "|".join(re.escape(r) for r in self.runs) or "(?!)"
+        # The wildcard holds the prefix, slash included: empty for a self-contained run.
+        if not self.runs:
+            return "(?!)"
+        return "|".join(re.escape(run_prefix(r)) for r in self.runs) or "(?:)"
 
     @property
     def sweep_pattern(self) -> str:
@@ -249,20 +288,30 @@ class Plan:
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
 
-    def outputs(self, stage: Stage, run: str = "{run}") -> dict[str, str]:
-        """A stage's output files (Snakemake patterns with ``{run}`` by default)."""
-        out = {"summary": f"{run}/{stage.name}/{SUMMARY_FILE}",
-               "record": f"{run}/{stage.name}/{STAGE_RECORD}",
-               "notebook": f"{run}/{NOTEBOOK_FOLDER}/{stage.name}.ipynb"}
-        out.update({f"declared_{i}": f"{run}/{stage.name}/{rel}"
+    def outputs(self, stage: Stage, run: str = "{run}") -> dict[str, Any]:
+        """A stage's output files (Snakemake patterns with ``{run}`` by default).
+
+        As patterns they are flagged ``update``: Snakemake does not delete them
+        before the job, which keeps the last good results until the stage has
+        new ones (:func:`crowdnb.workflow.execute.execute_stage` swaps them in).
+        """
+        prefix = "{run}" if run == "{run}" else run_prefix(run)
+        out = {"summary": f"{prefix}{stage.name}/{SUMMARY_FILE}",
+               "record": f"{prefix}{stage.name}/{STAGE_RECORD}",
+               "notebook": f"{prefix}{NOTEBOOK_FOLDER}/{stage.name}.ipynb"}
+        out.update({f"declared_{i}": f"{prefix}{stage.name}/{rel}"
                     for i, rel in enumerate(stage.outputs)})
+        if run == "{run}":
+            from snakemake.ioflags import update
+
+            out = {key: update(path) for key, path in out.items()}
         return out
 
     # -- what one job reads -----------------------------------------------------
 
     def job(self, run: str, stage: str) -> StageJob:
         try:
-            return self.jobs[(run, stage)]
+            return self.jobs[(_run_key(run), stage)]
         except KeyError:
             raise DataError(f"stage {stage} is not part of run {run!r} in this plan") from None
 
@@ -275,26 +324,99 @@ class Plan:
         return self._code[stage.name]
 
     def inputs(self, run: str, stage_name: str) -> dict[str, Any]:
-        """Every input of one job: notebook, upstream outputs, code, environment, files, sweeps."""
+        """Every input of one job: its sources' checksums, the environment, upstream outputs, sweeps.
+
+        ``sources`` stands for the notebook, the package files it imports and
+        the files it reads from outside the run (see :meth:`sources`).
+        """
         job = self.job(run, stage_name)
-        stage = job.stage
+        prefix = run_prefix(job.run)
         inputs: dict[str, Any] = {
-            "notebook": self._local(stage.path),
+            "sources": self.sources_file(job),
             "environment": ENVIRONMENT_FILE,
-            "code": self.code(stage),
-            "upstream": [f"{run}/{u}/{SUMMARY_FILE}" for u in stage.upstream],
-            "external": [self._local(p) for p in job.external],
+            "upstream": [f"{prefix}{u}/{SUMMARY_FILE}" for u in job.stage.upstream],
             "sweeps": [f"{self.sweeps[s].name}/{RESULTS_FILE}" for s in self.sweeps_of(job)],
         }
         return inputs
 
-    def _local(self, path: str | os.PathLike) -> str:
-        # Files of the project are named relative to the runs folder, so that
-        # a project moved or copied as a whole stays up to date.
-        path = Path(path)
-        if path.is_relative_to(self.project.root):
-            return os.path.relpath(path, self.runs_root)
+    def sources_file(self, job: StageJob) -> str:
+        """Where a job's source manifest is, relative to the working directory."""
+        return f"{run_prefix(job.run)}{SOURCES_FOLDER}/{job.stage.name}.json"
+
+    def _name(self, path: str | os.PathLike) -> str:
+        # A file of the project (or of the package's parent folder) by its name
+        # in there, so that the manifest does not change when they move.
+        path = Path(path).resolve()
+        import crowdnb
+
+        for root in (self.project.root, Path(crowdnb.__file__).resolve().parent.parent):
+            if path.is_relative_to(root):
+                return path.relative_to(root).as_posix()
         return str(path)
+
+    def sources(self, job: StageJob, *, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The checksums of a job's sources: ``{"notebook": ..., "code": ..., "files": ...}``.
+
+        ``previous`` is the manifest written last time: an external file whose
+        size and modification time are those it had then keeps its checksum
+        (recordings can be many; they are read again only when they changed).
+        """
+        hints = (previous or {}).get("stat", {})
+        old_files = (previous or {}).get("files", {})
+        files, stat = {}, {}
+        for path in job.external:
+            name, info = self._name(path), os.stat(path)
+            stat[name] = [info.st_size, info.st_mtime_ns]
+            known = old_files.get(name)
+            files[name] = known if known and hints.get(name) == stat[name] else self._checksum(path)
+        return {
+            "notebook": {self._name(job.stage.path): self._checksum(job.stage.path)},
+            "code": {self._name(p): self._checksum(p) for p in self.code(job.stage)},
+            "files": files,
+            "stat": stat,  # not compared: a hint for the next invocation
+        }
+
+    def _checksum(self, path: str | os.PathLike) -> str:
+        from ..files import sha256_file
+
+        key = str(path)
+        if key not in self._sums:
+            self._sums[key] = sha256_file(path)
+        return self._sums[key]
+
+    def mark_failed(self, run: str, stage_name: str) -> None:
+        """Note in a job's source manifest that its last execution failed.
+
+        Called after Snakemake has finished with the job: it records a failed
+        job's parameters and inputs as if it had produced the (restored) last
+        good results, so a changed manifest is what makes the job run again.
+        The stage's next execution removes the note when it starts.
+        """
+        path = self.runs_root / self.sources_file(self.job(run, stage_name))
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        manifest[FAILED_KEY] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        with atomic_write(path, encoding="utf-8") as fh:
+            fh.write(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+    def write_sources(self) -> None:
+        """Write every job's source manifest whose checksums changed (or that is missing)."""
+        for job in self.jobs.values():
+            path = self.runs_root / self.sources_file(job)
+            previous = None
+            if path.is_file():
+                try:
+                    previous = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    previous = None
+            manifest = self.sources(job, previous=previous)
+            compared = ("notebook", "code", "files")
+            if previous is not None and all(previous.get(k) == manifest[k] for k in compared):
+                continue
+            with atomic_write(path, encoding="utf-8") as fh:
+                fh.write(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
     def sweeps_of(self, job: StageJob) -> list[str]:
         """The sweeps a job shows (the names of those its sweep parameters name)."""
@@ -313,30 +435,40 @@ class Plan:
         """The values a job runs with, as one JSON text (Snakemake's ``params``).
 
         Snakemake reruns a job when this text changes: it holds every
-        parameter's value (defaults included, paths made absolute), so setting
-        a parameter to the value it had changes nothing.
+        parameter's value (defaults included; a path as the project's file
+        name when it is one, absolute otherwise), so setting a parameter to
+        the value it had changes nothing, and moving the project changes
+        nothing either.
         """
         job = self.job(run, stage_name)
         values = dict(job.values)
         for parameter in (*job.stage.sweeps, *job.stage.inputs):
             text = str(values.get(parameter) or "")
-            if text and text not in ("imagenet", "none", "scratch"):
-                values[parameter] = str(self._resolve_path(text).resolve())
+            if text and text not in _SPECIAL_WEIGHTS:
+                path = self._resolve_path(text).resolve()
+                values[parameter] = (path.relative_to(self.project.root).as_posix()
+                                     if path.is_relative_to(self.project.root) else str(path))
         return json.dumps(values, sort_keys=True)
 
     @property
+    def execute_options(self) -> str:
+        """Options of every stage job that are not part of what it computes."""
+        return "" if self.verbose else "--quiet"
+
+    # The commands name the interpreter and the project through PLAN (Snakemake
+    # fills the braces from the Snakefile's globals when a job starts): Snakemake
+    # reruns a job whose command text changed, and another clone, virtual
+    # environment or folder is no change to what a stage computes.
+    @property
     def execute_command(self) -> str:
         """The shell command of every stage's rule (Snakemake fills the braces)."""
-        # The project is named relative to the runs folder: Snakemake reruns a
-        # job whose command changed, and moving the project as a whole is no change.
-        project = os.path.relpath(self.project.root, self.runs_root)
-        return (f'"{self.python}" -m crowdnb.workflow.execute stage --project "{project}" '
-                '--stage {params.stage} --run {wildcards.run:q} --threads {threads} '
-                '--parameters {params.parameters:q}')
+        return ('{PLAN.python:q} -m crowdnb.workflow.execute stage --project {PLAN.project.root:q} '
+                '--stage {params.stage} --run={wildcards.run:q} --threads {threads} '
+                '--parameters {params.parameters:q} {PLAN.execute_options}')
 
     @property
     def aggregate_command(self) -> str:
-        return (f'"{self.python}" -m crowdnb.workflow.execute aggregate --sweep-file '
+        return ('{PLAN.python:q} -m crowdnb.workflow.execute aggregate --sweep-file '
                 '{params.sweep_file:q} --output {output:q} {input:q}')
 
     def sweep_inputs(self, sweep: str) -> list[str]:
@@ -405,7 +537,8 @@ def plan_from_config(config: Mapping[str, Any]) -> Plan:
     jobs: dict[tuple[str, str], StageJob] = {}
     sweeps: dict[str, Sweep] = {}
     targets: list[str] = []
-    plan = Plan(project, runs_root, stages, jobs, sweeps, targets, config.get("run"))
+    plan = Plan(project, runs_root, stages, jobs, sweeps, targets, config.get("run"),
+                verbose=bool(config.get("verbose")))
 
     def add_sweep(path: Path) -> Sweep:
         spec = load_sweep(path)
@@ -414,6 +547,9 @@ def plan_from_config(config: Mapping[str, Any]) -> Plan:
         if spec.name == plan.main_run:
             raise ParameterError(f"{path}: sweep {spec.name!r} has the main run's name; "
                                  "a sweep's folder under runs/ must be its own")
+        if plan.main_run == SELF_RUN and spec.name in {*names, NOTEBOOK_FOLDER}:
+            raise ParameterError(f"{path}: sweep {spec.name!r} would share its folder in "
+                                 f"{runs_root} with the run's own {spec.name}/; rename the sweep")
         unknown = [s for s in spec.stages if s not in names]
         if unknown:
             raise ParameterError(f"{path}: stages: no stage {', '.join(unknown)} "
@@ -458,4 +594,5 @@ def plan_from_config(config: Mapping[str, Any]) -> Plan:
         spec = add_sweep(Path(config["sweep"]))
         targets.append(f"{spec.name}/{RESULTS_FILE}")
     write_environment(runs_root)
+    plan.write_sources()
     return plan

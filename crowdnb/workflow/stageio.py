@@ -76,8 +76,9 @@ def read_summary(run_dir: str | os.PathLike, stage: str) -> dict[str, Any]:
 def sweep_folder(run_dir: str | os.PathLike, sweep_file: str | os.PathLike) -> Path:
     """The folder of a sweep's runs (``runs/<sweep>/``: its table and a folder per point).
 
-    It sits in the folder of runs that holds ``run_dir`` (the workflow runs
-    the sweep first when a stage names it in a sweep parameter).
+    It sits in the folder of runs that holds ``run_dir``, or in ``run_dir``
+    itself for a self-contained run folder (``crowdnb run --run-dir``); the
+    workflow runs the sweep first when a stage names it in a sweep parameter.
 
     Raises
     ------
@@ -86,7 +87,8 @@ def sweep_folder(run_dir: str | os.PathLike, sweep_file: str | os.PathLike) -> P
         says how to make it).
     """
     spec = load_sweep(sweep_file)
-    for folder in Path(run_dir).resolve().parents:
+    run_dir = Path(run_dir).resolve()
+    for folder in (run_dir, *run_dir.parents):
         if (folder / spec.name / RESULTS_FILE).is_file():
             return folder / spec.name
     raise DataError(f"the results of sweep {spec.name!r} are missing (no {spec.name}/{RESULTS_FILE} "
