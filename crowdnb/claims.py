@@ -378,6 +378,6 @@ def claims_paragraph(table: pd.DataFrame) -> str:
     for v in VERDICTS:
         names = table.loc[table["verdict"] == v, "claim"].tolist()
         if names:
-            lists.append(f"**{v}**: " + "; ".join(names))
+            lists.append(f"**{v[0].upper() + v[1:]}**: " + "; ".join(names))
     return (f"Of the paper's {len(table)} claims this run judges, "
             + ", ".join(parts) + ". " + ". ".join(lists) + ".")

@@ -163,7 +163,9 @@ def plot_counts(report: pd.DataFrame, *, ax=None):
     ax.bar_label(after, fontsize="small")
     ax.set_xticks(x, report["label"])
     ax.set_ylabel("spectrogram images (blocks)")
-    ax.legend(fontsize="small")
+    # room above the tallest bar and its label for the legend
+    ax.set_ylim(0, 1.35 * max(float(report["before"].max()), 1.0))
+    ax.legend(fontsize="small", loc="upper center", ncols=2, frameon=False)
     return {"before": before, "after": after}
 
 
@@ -491,9 +493,11 @@ def plot_per_class(metrics: Mapping[str, Any] | str | os.PathLike, *, ax=None) -
         bars[score] = ax.bar(x + (k - 1) * width, [per_class[c][score] for c in classes], width,
                              label=score if score != "f1" else "F1", color=colour)
     ax.set_xticks(x, [f"{c}\n(n={per_class[c]['support']})" for c in classes])
-    ax.set_ylim(0, 1.05)
+    # the legend in a band of its own above the bars, which reach 1: it hides none
+    ax.set_ylim(0, 1.3)
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("score")
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="upper center", ncols=3, fontsize="small", frameon=False)
     return bars
 
 

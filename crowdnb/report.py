@@ -340,7 +340,7 @@ def verdict(numbers: Mapping[str, Any], *, name: str = "The network",
         moments of the same crowds: the random splits, whose test events are
         training events too).
     """
-    from .evaluation import UNLEARNT_LOSS_SHARE
+    from .evaluation import DEGENERATE_SHARE, UNLEARNT_LOSS_SHARE
     from .significance import LEVEL
 
     bal, cb = numbers["balanced_accuracy"], numbers["chance_balanced"]
@@ -355,6 +355,13 @@ def verdict(numbers: Mapping[str, Any], *, name: str = "The network",
         lead = (f"**{_count(one_class, score_folds)} fold classifiers answer one class** for 90 % "
                 "or more of their test blocks; the pooled score mixes their answers with the "
                 "others'. ")
+    if numbers["degenerate"] and score_folds and one_class == score_folds and \
+            numbers["majority_share"] < DEGENERATE_SHARE:
+        return lead + (
+            f"{name} is, in effect, a constant classifier: each of its {score_folds} fold "
+            "classifiers answers one class for 90 % or more of its test blocks (not the same class "
+            f"in every fold, so the pool looks varied), and its balanced accuracy ({bal:.3f}) sits "
+            f"near the chance level of {cb:.3f}: it has learnt nothing it uses.")
     if numbers["degenerate"]:
         return lead + (
             f"{name} is, in effect, a constant classifier: it answers "

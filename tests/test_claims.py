@@ -96,4 +96,19 @@ def test_the_table_and_its_paragraph_use_only_the_four_verdicts():
     assert set(table["verdict"]) <= set(VERDICTS) and len(table) == len(CLAIMS)
     text = claims_paragraph(table)
     assert text.startswith(f"Of the paper's {len(CLAIMS)} claims this run judges, ")
-    assert "**matches only numerically**: goal / no goal, clip split" in text
+    assert "**Matches only numerically**: goal / no goal, clip split" in text
+
+
+def test_transfer_prefers_the_same_network_and_says_when_architectures_differ():
+    rows = [{"key": "emotions_random", "first": "Lite0 (ch. 4-6)", "second": "AlexNet from random weights",
+             "difference": 0.3, "n_test": 300, "p": 0.001, "min_p": 0.0002},
+            {"key": "emotions_random", "first": "Lite0 frozen + logistic regression",
+             "second": "Lite0 frozen random weights + logistic regression", "difference": 0.2,
+             "n_test": 300, "p": 0.001, "min_p": 0.0002}]
+    ev = _evidence(pretraining=pd.DataFrame(rows))
+    ev["p_holm"]["transfer"] = 0.002
+    this, verdict, why = CLAIMS["transfer"].judge(ev)
+    assert verdict == "reproduced" and this.startswith("Lite0 frozen + logistic regression minus")
+    ev = _evidence(pretraining=pd.DataFrame(rows[:1]))
+    ev["p_holm"]["transfer"] = 0.002
+    assert "differ in architecture" in CLAIMS["transfer"].judge(ev)[2]

@@ -214,3 +214,19 @@ def test_the_guard_gap_sentence_follows_the_numbers():
     assert "the guard-gap network answers one class" in constant and "inflates" not in constant
     assert "optimistic one" in guard_gap_sentence(effect(0.05, -0.1, 0.2, True), good, good,
                                                   dropped=1, trained=10)
+
+
+def test_fold_classifiers_that_each_answer_one_class_are_flagged_in_the_pool():
+    # two folds, each answered with one class only (a different one): pooled, half and half
+    table = pd.DataFrame({"block_id": [f"b{i}" for i in range(8)],
+                          "clip_id": ["c0", "c0", "c1", "c1", "c2", "c2", "c3", "c3"],
+                          "label": ["a", "a", "b", "b", "a", "a", "b", "b"],
+                          "predicted": ["a"] * 4 + ["b"] * 4, "fold": [1] * 4 + [2] * 4,
+                          "prob_a": 0.5, "prob_b": 0.5})
+    metrics = evaluate_predictions(table, ["a", "b"], n_resamples=100)
+    majority = metrics["predicted_majority"]
+    assert majority["share"] == 0.5 and majority["degenerate_folds"] == 2 and majority["degenerate"]
+    metrics.update(counts={"train_blocks": 8, "test_clips": 4, "train_clips": 4}, pretrained=False,
+                   params={"epochs": 1}, training={"time_s": 1.0})
+    text = verdict(experiment_numbers(metrics), name="The baseline")
+    assert "each of its 2 fold classifiers answers one class" in text and "50%" not in text
