@@ -472,9 +472,17 @@ def run_imbalance(blocks: pd.DataFrame, features: Mapping[str, np.ndarray], *, m
                                 seed=seed)
             tables[s].append(predictions_table(test, probs, classes).assign(fold=i))
     predictions = {s: pd.concat(t, ignore_index=True) for s, t in tables.items()}
+    from .evaluation import paired_difference
+    from .significance import holm, paired_permutation
+
     rows, curves, metrics = [], {}, {}
     reference = predictions[strategies[0]]
     for s, table in predictions.items():
+        events = table["event_id"] if "event_id" in table else table["clip_id"]
+        paired = paired_difference(table["label"], table["predicted"], reference["predicted"],
+                                   events, seed=seed, n_resamples=n_resamples)["balanced_accuracy"]
+        test = paired_permutation(table["label"], table["predicted"], reference["predicted"],
+                                  events, seed=seed)
         evaluated = evaluate_predictions(table, classes, seed=seed, n_resamples=n_resamples,
                                          train_labels=blocks["label"].astype(str))
         probs = table[[f"prob_{c}" for c in classes]].to_numpy(float)
@@ -493,8 +501,20 @@ def run_imbalance(blocks: pd.DataFrame, features: Mapping[str, np.ndarray], *, m
                      "minority_events": gain["n_events"], "minority_blocks": gain["n_blocks"],
                      "ece": curves[s].ece,
                      "minority_mean_probability": float(table[f"prob_{minority}"].mean()),
-                     "minority_share": float((table["label"] == minority).mean())})
-    return ImbalanceResult(table=pd.DataFrame(rows), predictions=predictions, reliability=curves,
+                     "minority_share": float((table["label"] == minority).mean()),
+                     "vs_reference": paired["difference"], "vs_reference_low": paired["low"],
+                     "vs_reference_high": paired["high"], "vs_reference_p": test["p"],
+                     "vs_reference_min_p": test["min_p"], "n_events": test["n_events"]})
+    # the page's family: each strategy against chance, and each against the reference
+    frame = pd.DataFrame(rows)
+    others = frame["strategy"] != strategies[0]
+    raw = list(frame["p_above_chance"]) + list(frame.loc[others, "vs_reference_p"])
+    adjusted = holm(raw)
+    frame["p_holm"] = adjusted[:len(frame)]
+    frame["vs_reference_p_holm"] = np.nan
+    frame.loc[others, "vs_reference_p_holm"] = adjusted[len(frame):]
+    frame["holm_m"] = len(raw)
+    return ImbalanceResult(table=frame, predictions=predictions, reliability=curves,
                            metrics=metrics, classes=classes, minority=minority, folds=pairs)
 
 
@@ -572,8 +592,9 @@ def imbalance_findings(table: pd.DataFrame, *, minority: str) -> str:
     answering one class is called that), its accuracy against the best
     constant answer, the minority recall and its gain over ``none`` (called a
     rise or a fall only when the paired interval over minority events
-    excludes 0), the balanced-accuracy comparison
-    (:func:`crowdnb.report.comparison`) and the calibration (ECE, and the
+    excludes 0), the paired test of its balanced accuracy against ``none``
+    (:func:`crowdnb.report.paired_comparison`, Holm-adjusted with the page's
+    other tests) and the calibration (ECE, and the
     mean predicted probability of the minority against its share).
 
     Returns
@@ -581,7 +602,7 @@ def imbalance_findings(table: pd.DataFrame, *, minority: str) -> str:
     str
         Markdown bullets, one per strategy.
     """
-    from .report import comparison, verdict
+    from .report import paired_comparison, verdict
 
     rows = table.set_index("strategy")
     if "none" not in rows.index:
@@ -614,7 +635,14 @@ def imbalance_findings(table: pd.DataFrame, *, minority: str) -> str:
                 else:
                     text += (f" Against no rebalancing the minority's recall changes by {where}, an "
                              "interval that contains 0.")
-            text += " " + comparison(row, base, first_name=name, second_name="no rebalancing")
+            text += " " + paired_comparison(
+                {"balanced_accuracy": {"difference": row["vs_reference"],
+                                       "low": row["vs_reference_low"],
+                                       "high": row["vs_reference_high"]},
+                 "p": row["vs_reference_p"], "p_holm": row["vs_reference_p_holm"],
+                 "holm_m": row["holm_m"], "min_p": row["vs_reference_min_p"],
+                 "n_events": row["n_events"], "n_test": row["n_test"]},
+                first_name=f"With {name}, the classifier", second_name="no rebalancing")
         text += (f" Its expected calibration error is {row['ece']:.3f}"
                  + ("" if name == "none" else
                     f" ({'higher' if row['ece'] > base['ece'] else 'lower'} than the "

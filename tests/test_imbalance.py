@@ -56,6 +56,10 @@ def test_class_weighting_and_balanced_sampling_raise_minority_recall_on_a_skewed
         assert sorted(predictions["block_id"]) == sorted(blocks["block_id"])
     text = imbalance_findings(result.table, minority="anger")
     assert text.count("raises the minority's recall") == 2
+    # each strategy against no rebalancing on the same blocks: a paired test, Holm over the page
+    assert text.count("paired permutation test over") == 2
+    assert (result.table["holm_m"] == 2 * len(result.table) - 1).all()
+    assert (result.table["p_holm"] >= result.table["p_above_chance"]).all()
 
 
 def test_same_seed_same_result():
