@@ -44,6 +44,7 @@ __all__ = [
     "plot_realism_spectra",
     "plot_realism_statistics",
     "plot_realism_gaps",
+    "plot_stage_graph",
 ]
 
 
@@ -920,3 +921,51 @@ def plot_realism_gaps(comparison: pd.DataFrame, *, ax=None):
     ax.grid(axis="x", color="0.9")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return bars
+
+
+# ---------------------------------------------------------------------------
+# The pipeline
+
+
+def plot_stage_graph(table: pd.DataFrame, *, ax=None) -> dict[str, tuple[float, float]]:
+    """The study's stages as a graph: one column per depth, an arrow where a stage waits for another.
+
+    A stage that reads another also waits for everything that one waits for:
+    those implied arrows are left out (the graph's transitive reduction), so
+    that each arrow drawn is a wait no other arrow already says.
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        :func:`crowdnb.workflow.stages.stage_table`: ``stage``, ``reads``, ``depth``.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    dict
+        Each stage's position (x: its depth, y: its row in the column).
+    """
+    ax = _axes(ax)
+    reads = {r["stage"]: {x.strip() for x in r["reads"].split(",") if x.strip() not in ("", "-")}
+             for r in table.to_dict("records")}
+    before: dict[str, set[str]] = {}
+    for name in table["stage"]:  # run order: upstream stages come first
+        before[name] = set().union(*({u} | before[u] for u in reads[name])) if reads[name] else set()
+    where: dict[str, tuple[float, float]] = {}
+    for depth, column in table.groupby("depth", sort=True):
+        for row, name in enumerate(column["stage"]):
+            where[name] = (float(depth), -(row - (len(column) - 1) / 2.0))
+    for name, sources in reads.items():
+        implied = set().union(*(before[u] for u in sources)) if sources else set()
+        for source in sorted(sources - implied):
+            ax.annotate("", xy=where[name], xytext=where[source], zorder=1,
+                        arrowprops={"arrowstyle": "-|>", "color": "0.55", "lw": 0.8,
+                                    "shrinkA": 12, "shrinkB": 12})
+    for name, (x, y) in where.items():
+        ax.text(x, y, name.replace("_", " ", 1).replace("_", "\n", 1).replace("_", " "),
+                ha="center", va="center", fontsize="x-small", zorder=2,
+                bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "tab:blue"})
+    ax.set_xlim(-0.6, max(x for x, _ in where.values()) + 0.6)
+    ax.set_ylim(min(y for _, y in where.values()) - 0.6, max(y for _, y in where.values()) + 0.6)
+    ax.set_axis_off()
+    return where

@@ -533,3 +533,24 @@ def test_a_run_name_that_leaves_runs_is_refused(finished, tmp_path, name):
         run_study(project=project, params_file=params)
     assert sorted(p for p in project.rglob("*")) == before  # nothing made, here or elsewhere
     assert not (project / "elsewhere").exists()
+
+
+def test_the_pipeline_table_and_graph_come_from_the_declarations(stages):
+    import matplotlib.pyplot as plt
+
+    from crowdnb.plots import plot_stage_graph
+    from crowdnb.workflow.stages import stage_table
+
+    table = stage_table(stages).set_index("stage")
+    assert table.loc["a_source", "reads"] == "-" and table.loc["a_source", "depth"] == 0
+    assert table.loc["c_end", "reads"] == "b_middle" and table.loc["c_end", "depth"] == 2
+    assert table.loc["b_middle", "writes"] == "summary.json, model.pt"
+    fig, ax = plt.subplots()
+    where = plot_stage_graph(table.reset_index(), ax=ax)
+    # a box per stage, and three arrows: a_source -> b_middle -> c_end, a_source -> d_side
+    from matplotlib.text import Annotation
+
+    arrows = [t for t in ax.texts if isinstance(t, Annotation)]
+    assert where["c_end"][0] == 2.0 and len(ax.texts) - len(arrows) == len(table)
+    assert len(arrows) == 3
+    plt.close(fig)

@@ -45,6 +45,7 @@ __all__ = [
     "Stage",
     "StageValues",
     "discover_stages",
+    "stage_table",
     "load_param_file",
     "parse_override",
     "resolve_parameters",
@@ -205,6 +206,28 @@ def discover_stages(notebooks_dir: str | os.PathLike) -> list[Stage]:
             threads=threads,
         ))
     return _in_dependency_order(stages, notebooks_dir)
+
+
+def stage_table(stages: Sequence[Stage]) -> "pd.DataFrame":
+    """The pipeline as a table, from the notebooks' own declarations (the book draws it).
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per stage, in run order: ``stage``, ``reads`` (its upstream
+        stages), ``writes`` (its declared outputs besides ``summary.json``),
+        ``parameters`` (those of its parameters cell), ``depth`` (the longest
+        chain of stages it waits for: 0 for a stage that reads none).
+    """
+    import pandas as pd
+
+    depth: dict[str, int] = {}
+    for stage in stages:  # run order: every upstream stage is already placed
+        depth[stage.name] = 1 + max((depth[u] for u in stage.upstream), default=-1)
+    return pd.DataFrame([{"stage": s.name, "reads": ", ".join(s.upstream) or "-",
+                          "writes": ", ".join(("summary.json",) + s.outputs),
+                          "parameters": ", ".join(p for p in s.parameters if p != "run_dir"),
+                          "depth": depth[s.name]} for s in stages])
 
 
 def _in_dependency_order(stages: list[Stage], notebooks_dir: Path) -> list[Stage]:
