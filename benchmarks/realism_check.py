@@ -31,7 +31,8 @@ change to the synthesizer is judged on several.
 The reference is checked (it exists, a CSV has its columns) before anything
 is rendered. Then an ``--out`` folder that holds an earlier check's results
 is refused unless ``--replace`` (which deletes them first); one that holds
-other files is always refused.
+other files is always refused. The preprocessing cache is ``--out``/cache,
+shared by the seeds of one check and by nobody else.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from crowdnb.realism import check_reference, realism_check, realism_markdown
 OUTPUTS = ("corpus", "reference_collection", "synthetic", "reference", "network",
            "predictions_*.csv", "files.csv", "metrics.json", "summary.json",
            "statistics_synthetic.csv", "statistics_reference.csv", "comparison.csv",
-           "realism_*.png", "seed-*", "seeds.csv")
+           "realism_*.png", "seed-*", "seeds.csv", "cache")
 
 
 def main(argv=None) -> int:
@@ -77,6 +78,12 @@ def main(argv=None) -> int:
     parser.add_argument("--label-column", default="label")
     parser.add_argument("--no-network", action="store_true",
                         help="only the baselines (skips minutes of network training)")
+    parser.add_argument("--baselines", metavar="LIST",
+                        help="comma-separated short names of the baselines to run: mfcc, cnn, "
+                             "constant (default: all); with --no-network, --baselines mfcc "
+                             "is the quick check for iterating on the synthesizer")
+    parser.add_argument("--no-statistics", action="store_true",
+                        help="skip the crowd statistics and their figures")
     args = parser.parse_args(argv)
     if not args.reference and os.environ.get("CROWDNB_REALCAL"):
         # the project's calibration set: a folder with manifest.csv (file, proposed_label)
@@ -107,6 +114,24 @@ def _seed_list(text: str) -> list[int]:
     if not seeds:
         raise argparse.ArgumentTypeError(f"--seeds {text!r}: no seed in it")
     return seeds
+
+
+#: Short names of the baselines for --baselines.
+BASELINE_SHORT_NAMES = {"constant": "constant classifier",
+                        "mfcc": "MFCC statistics + logistic regression",
+                        "cnn": "small CNN on the log-mel matrix"}
+
+
+def _baseline_names(text: str | None) -> list[str] | None:
+    """--baselines as the baselines' full names (None: all)."""
+    if not text:
+        return None
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in names if s not in BASELINE_SHORT_NAMES]
+    if unknown:
+        raise DataError(f"--baselines: unknown {', '.join(unknown)} "
+                        f"(known: {', '.join(BASELINE_SHORT_NAMES)})")
+    return [BASELINE_SHORT_NAMES[s] for s in names]
 
 
 def _earlier_results(out: Path, *, replace: bool) -> list[Path]:
@@ -140,6 +165,7 @@ def _run(args, out: Path) -> int:
               file=sys.stderr)
         return 2
     try:
+        args.baseline_names = _baseline_names(args.baselines)
         check_reference(args.reference, data_dir=args.data_dir, path_column=args.path_column,
                         label_column=args.label_column)
         for path in _earlier_results(out, replace=args.replace):
@@ -147,6 +173,10 @@ def _run(args, out: Path) -> int:
                 shutil.rmtree(path)
             else:
                 path.unlink()
+        # the preprocessing cache (keyed by each file's content) lives in this
+        # check's own folder: one in the shared temporary folder would be read
+        # and written by other users' checks too
+        args.cache_dir = out / "cache"
         if not args.seeds:
             _check_one(args, args.seed, out)
             return 0
@@ -184,8 +214,9 @@ def _check_one(args, seed: int, out: Path):
     result = realism_check(synthetic, args.reference, out, seed=seed,
                            network=not args.no_network, data_dir=args.data_dir,
                            path_column=args.path_column, label_column=args.label_column,
-                           cache_dir=Path(tempfile.gettempdir()) / "crowdnb-realism-cache")
-    figures = write_figures(result, out)
+                           cache_dir=args.cache_dir, baseline_names=args.baseline_names,
+                           statistics=not args.no_statistics)
+    figures = [] if args.no_statistics else write_figures(result, out)
     print(realism_markdown(result))
     print(f"\nsynthesis {t_synth:.0f} s, check {time.perf_counter() - t0 - t_synth:.0f} s; "
           f"results in {out} (figures: {', '.join(p.name for p in figures)})", flush=True)
@@ -200,6 +231,7 @@ def write_figures(result, out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     from crowdnb import plots
+    from crowdnb.realism import plot_class_statistics
 
     paths = []
     drawings = {
@@ -208,6 +240,10 @@ def write_figures(result, out: Path) -> list[Path]:
         "statistics": lambda: plots.plot_realism_statistics(
             result.synthetic_statistics, result.reference_statistics, classes=result.classes),
         "gaps": lambda: plots.plot_realism_gaps(result.comparison),
+        # issue 27: real cheering is heard as anger; where synthetic joy differs
+        "joy": lambda: plot_class_statistics(result.synthetic_statistics,
+                                             result.reference_statistics, label="joy",
+                                             against="anger"),
     }
     for name, draw in drawings.items():
         draw()  # each helper draws a figure of its own when given no axes

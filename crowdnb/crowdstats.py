@@ -5,8 +5,11 @@ long-term statistics: where the power lies (spectral centroid, roll-off, the
 one-third-octave spectrum), how noise-like it is (spectral flatness), what
 rhythm its envelope has (modulation spectrum: chants 1-2 Hz, clapping
 2-6 Hz, syllables 3-6 Hz), how much its loudness moves (momentary loudness
-spread, loudness range), how often something starts (onset rate) and how wide
-the sound field is (stereo side/mid ratio).
+spread, loudness range), how often something starts (onset rate), how wide
+the sound field is (stereo side/mid ratio), and what the voices do: the
+crowd's pitch and its spread, how often a scream or whistle rises above it,
+where the vowel formants lie (the /u/ of a boo against the /a/ of a cheer),
+and how dense the claps are.
 
 :func:`block_statistics` measures them on every 2 s block of one clip (the
 same cutting as :func:`crowdnb.audio.split_blocks`), :func:`clip_statistics`
@@ -52,6 +55,13 @@ STATISTICS: dict[str, str] = {
     "loudness_range_lu": "loudness range of the clip, EBU Tech 3342 (LU)",
     "onset_rate_hz": "onsets per second (1/s)",
     "stereo_width": "stereo side/mid energy ratio (dB)",
+    "pitch_hz": "median pitch of the voiced frames, 70-1000 Hz (Hz)",
+    "pitch_spread_st": "spread of that pitch, interquartile range (semitones)",
+    "voiced_share": "share of 40 ms frames with a clear pitch",
+    "tonal_rate_hz": "screams and whistles: starts of strong tones above 500 Hz (1/s)",
+    "vowel_centroid_hz": "centroid of the 200 Hz-3 kHz band, the vowel formants (Hz)",
+    "clap_rate_hz": "transients in the 2-8 kHz envelope, claps and bangs (1/s)",
+    "clap_kurtosis": "excess kurtosis of the 2-8 kHz band: sparse claps > 0, dense applause ~ 0",
 }
 # Statistics measured once per clip (repeated on each of its blocks in the table);
 # compare() counts each clip once for them.
@@ -75,6 +85,16 @@ _ENVELOPE_BAND_HZ = (100.0, 8000.0)
 _MOMENTARY_S, _MOMENTARY_HOP_S = 0.4, 0.1   # EBU R128 momentary loudness
 _SHORT_TERM_S, _SHORT_TERM_HOP_S = 3.0, 0.1  # EBU Tech 3342 short-term loudness
 _ONSET_HOP = 512
+_PITCH_SR = 8000            # pitch is tracked on the clip resampled to 8 kHz
+_PITCH_FRAME_S = 0.040      # 40 ms frames (two periods of 50 Hz) every 20 ms
+_PITCH_RANGE_HZ = (70.0, 1000.0)
+_VOICED_CLARITY = 0.45      # normalised autocorrelation peak of a voiced frame
+_TONAL_BAND_HZ = (500.0, 5000.0)
+_TONAL_PROMINENCE_DB = 20.0  # a spectral peak this far above the band's median is a tone
+_CLAP_BAND_HZ = (2000.0, 8000.0)
+_CLAP_HOP_S = 0.002         # 2 ms envelope of the clap band
+_CLAP_THRESHOLD = 2.5       # a transient: envelope above 2.5 x its block median
+_CLAP_MIN_GAP_S = 0.015
 
 
 # ---------------------------------------------------------------------------
@@ -341,6 +361,111 @@ def _onset_rates(mono: np.ndarray, sr: int, starts: np.ndarray, block_len: int) 
 
 
 # ---------------------------------------------------------------------------
+# Voices and claps
+
+_VOICE_COLUMNS = ["pitch_hz", "pitch_spread_st", "voiced_share", "tonal_rate_hz",
+                  "vowel_centroid_hz", "clap_rate_hz", "clap_kurtosis"]
+
+
+def _frame_pitch(frames: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pitch (Hz) and clarity of frames [..., n] by normalised autocorrelation."""
+    n = frames.shape[-1]
+    x = frames - frames.mean(axis=-1, keepdims=True)
+    spec = np.fft.rfft(x, 2 * n, axis=-1)
+    ac = np.fft.irfft(np.abs(spec) ** 2, axis=-1)[..., :n]
+    # unbiased by the overlap at each lag, normalised by the zero lag
+    ac = ac / np.maximum(n - np.arange(n), 1) * n
+    zero = ac[..., :1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(zero > 0, ac / zero, 0.0)
+    lo = int(np.floor(sr / _PITCH_RANGE_HZ[1]))
+    hi = min(int(np.ceil(sr / _PITCH_RANGE_HZ[0])), n // 2)
+    window = r[..., lo:hi + 1]
+    # every multiple of the period peaks as high as the period itself: take the
+    # first local maximum within 90 % of the highest (McLeod & Wyvill 2005)
+    best = window.max(axis=-1, keepdims=True)
+    inner = np.zeros(window.shape, bool)
+    inner[..., 1:-1] = (window[..., 1:-1] >= window[..., :-2]) & (window[..., 1:-1] > window[..., 2:])
+    candidate = inner & (window >= 0.9 * best)
+    k = np.where(candidate.any(axis=-1), np.argmax(candidate, axis=-1), np.argmax(window, axis=-1))
+    clarity = np.take_along_axis(window, k[..., None], axis=-1)[..., 0]
+    # parabolic interpolation of the peak for sub-sample lags
+    km, kp = np.clip(k - 1, 0, window.shape[-1] - 1), np.clip(k + 1, 0, window.shape[-1] - 1)
+    a = np.take_along_axis(window, km[..., None], axis=-1)[..., 0]
+    b = np.take_along_axis(window, kp[..., None], axis=-1)[..., 0]
+    denom = a - 2 * clarity + b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(np.abs(denom) > 1e-12, 0.5 * (a - b) / denom, 0.0)
+    lag = lo + k + np.clip(shift, -0.5, 0.5)
+    return sr / lag, clarity
+
+
+def _voice_statistics(mono: np.ndarray, sr: int, *, n_blocks: int, block_len: int,
+                      hop_len: int, top_hz: float) -> dict[str, np.ndarray]:
+    """Pitch, tones, vowel centroid and claps of each block (see :func:`block_statistics`)."""
+    out = {c: np.full(n_blocks, np.nan) for c in _VOICE_COLUMNS}
+    # pitch, at 8 kHz: the harmonics that set a voice's period lie below 4 kHz
+    g = math.gcd(int(sr), _PITCH_SR)
+    low = scipy.signal.resample_poly(mono, _PITCH_SR // g, int(sr) // g)
+    frame = int(round(_PITCH_FRAME_S * _PITCH_SR))
+    step = frame // 2
+    f0, clarity = _frame_pitch(np.lib.stride_tricks.sliding_window_view(low, frame)[::step],
+                               _PITCH_SR) if low.size >= frame else (np.zeros(0), np.zeros(0))
+    energy = (np.lib.stride_tricks.sliding_window_view(low, frame)[::step] ** 2).mean(axis=-1) \
+        if low.size >= frame else np.zeros(0)
+    centres = (np.arange(f0.size) * step + frame / 2) / _PITCH_SR
+    # the clap band, every 2 ms
+    clap_hi = min(_CLAP_BAND_HZ[1], 0.45 * sr, top_hz)
+    clap_band = scipy.signal.sosfilt(scipy.signal.butter(
+        4, [_CLAP_BAND_HZ[0], clap_hi], btype="bandpass", fs=sr, output="sos"), mono)
+    clap_hop = int(round(_CLAP_HOP_S * sr))
+    nperseg = _frame_length(sr)
+    for i in range(n_blocks):
+        start = i * hop_len
+        t0, t1 = start / sr, (start + block_len) / sr
+        sel = (centres >= t0) & (centres < t1)
+        loud = energy[sel] > 1e-4 * max(energy[sel].max(initial=0.0), 1e-30)
+        voiced = (clarity[sel] > _VOICED_CLARITY) & loud
+        if sel.any():
+            out["voiced_share"][i] = voiced.mean()
+        if voiced.sum() >= 1:
+            pitches = f0[sel][voiced]
+            out["pitch_hz"][i] = np.median(pitches)
+            if voiced.sum() >= 3:
+                q1, q3 = np.percentile(12.0 * np.log2(pitches), [25, 75])
+                out["pitch_spread_st"][i] = q3 - q1
+        block = mono[start:start + block_len]
+        if not np.any(block):
+            continue
+        freqs, _, spec = scipy.signal.spectrogram(block, fs=sr, window="hann",
+                                                  nperseg=nperseg, noverlap=nperseg // 2)
+        band = (freqs >= _TONAL_BAND_HZ[0]) & (freqs <= min(_TONAL_BAND_HZ[1], top_hz))
+        if band.any():
+            level = 10.0 * np.log10(spec[band] + 1e-30)
+            tonal = level.max(axis=0) - np.median(level, axis=0) > _TONAL_PROMINENCE_DB
+            runs = tonal[1:] & tonal[:-1]                  # two frames or more
+            starts = runs & ~np.concatenate([[False], runs[:-1]])
+            out["tonal_rate_hz"][i] = starts.sum() / (block_len / sr)
+        formant = (freqs >= 200.0) & (freqs <= 3000.0)
+        psd = spec[formant].mean(axis=-1)
+        if psd.sum() > 0:
+            out["vowel_centroid_hz"][i] = (psd * freqs[formant]).sum() / psd.sum()
+        cb = clap_band[start:start + block_len]
+        n_env = cb.size // clap_hop
+        env = np.sqrt((cb[:n_env * clap_hop].reshape(n_env, clap_hop) ** 2).mean(axis=-1))
+        med = np.median(env)
+        if med > 0:
+            peaks, _ = scipy.signal.find_peaks(
+                env, height=_CLAP_THRESHOLD * med,
+                distance=max(1, int(round(_CLAP_MIN_GAP_S / _CLAP_HOP_S))))
+            out["clap_rate_hz"][i] = peaks.size / (block_len / sr)
+        var = cb.var()
+        if var > 0:
+            out["clap_kurtosis"][i] = ((cb - cb.mean()) ** 4).mean() / var ** 2 - 3.0
+    return out
+
+
+# ---------------------------------------------------------------------------
 # Public measurements
 
 
@@ -390,6 +515,27 @@ def block_statistics(y: np.ndarray, sr: int, *, block_s: float = _AUDIO.block_s,
         ``10 log10(E[(L-R)^2] / E[(L+R)^2])`` over the block, dB, floored at
         -60 dB (identical channels); 0 dB for independent channels of equal
         power. NaN unless the input has exactly two channels.
+    ``pitch_hz``, ``pitch_spread_st``, ``voiced_share``
+        Pitch of the crowd's voices: the clip is resampled to 8 kHz and cut
+        into 40 ms frames every 20 ms; a frame is voiced when its normalised
+        autocorrelation peaks above 0.45 at a lag of 1-14.3 ms (70 Hz -
+        1 kHz, parabolic interpolation). The median pitch of the block's
+        voiced frames (Hz), their interquartile range (semitones; NaN with
+        fewer than 3 voiced frames) and the voiced share of the frames.
+    ``tonal_rate_hz``
+        Screams and whistles: starts per second of runs of at least two
+        spectral frames (~46 ms, half overlap) whose strongest peak in
+        500 Hz - 5 kHz stands 20 dB above that band's median level.
+    ``vowel_centroid_hz``
+        Centroid of the 200 Hz - 3 kHz band of the block's spectrum, Hz:
+        the region of the first two formants, low for /u/ (boos, "ooh"),
+        high for /a/, /e/ and /i/ (cheers, "hey").
+    ``clap_rate_hz``, ``clap_kurtosis``
+        Claps and other transients: the 2-8 kHz band's RMS envelope every
+        2 ms, and the peaks that exceed 2.5 times its block median at least
+        15 ms apart, per second; and the excess kurtosis of the band-passed
+        block (0 for Gaussian noise, where dense applause tends; large for
+        a few clappers or clicks).
     ``level_db``
         The block's RMS (mono mix), dBFS: for reference; it follows the gain.
 
@@ -434,7 +580,8 @@ def block_statistics(y: np.ndarray, sr: int, *, block_s: float = _AUDIO.block_s,
     mono = x.mean(axis=1)
     split = split_blocks(mono, sr, block_s=block_s, hop_s=hop_s)
     columns = (["start_s", "centroid_hz", "rolloff_hz", "flatness_db"] + _MOD_COLUMNS
-               + ["loudness_std_lu", "onset_rate_hz", "stereo_width", "level_db"])
+               + ["loudness_std_lu", "onset_rate_hz", "stereo_width"] + _VOICE_COLUMNS
+               + ["level_db"])
     n_blocks, block_len = split.blocks.shape
     if n_blocks == 0:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
@@ -469,6 +616,8 @@ def block_statistics(y: np.ndarray, sr: int, *, block_s: float = _AUDIO.block_s,
         out["stereo_width"] = np.where(em + es > 0, width, np.nan)
     else:
         out["stereo_width"] = np.full(n_blocks, np.nan)
+    out.update(_voice_statistics(mono, sr, n_blocks=n_blocks, block_len=block_len,
+                                 hop_len=hop_len, top_hz=top_hz))
     out["level_db"] = level_db
     table = pd.DataFrame(out)[columns]
     silent = rms <= 0

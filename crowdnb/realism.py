@@ -53,6 +53,7 @@ __all__ = [
     "check_reference",
     "collect_reference",
     "transfer_scores",
+    "select_baselines",
     "file_table",
     "realism_check",
     "method_table",
@@ -61,6 +62,8 @@ __all__ = [
     "mean_gap",
     "largest_gaps",
     "realism_markdown",
+    "VOICE_STATISTICS",
+    "plot_class_statistics",
 ]
 
 EMOTIONS = ("joy", "anger", "neutral")
@@ -243,6 +246,7 @@ def transfer_scores(
     recipe: TrainRecipe = TrainRecipe(),
     weights: str | os.PathLike = "imagenet",
     networks: Sequence[tuple[str, str, str]] = IMAGE_NETWORKS,
+    baseline_names: Sequence[str] | None = None,
     progress: bool = False,
 ) -> Transfer:
     """Every method trained on one set of blocks and scored on another's.
@@ -267,6 +271,9 @@ def transfer_scores(
     networks : sequence of (name, network, weights)
         The image networks (default :data:`IMAGE_NETWORKS`: the study's
         network from ImageNet, and AlexNet from random weights).
+    baseline_names : sequence of str or None
+        The baselines to run, by their names in :data:`crowdnb.baselines.BASELINES`
+        (default: all of them).
     """
     from dataclasses import replace
 
@@ -279,7 +286,8 @@ def transfer_scores(
     for clips, blocks in ((train_clips, train_blocks), (test_clips, test_blocks)):
         S = baselines.block_log_mels(clips, blocks, config=config, progress=progress)
         spectra.update(zip(blocks["block_id"].astype(str), S))
-    out = baselines.run_baselines([(train_blocks, test_blocks)], spectra, classes, seed=seed)
+    out = baselines.run_baselines([(train_blocks, test_blocks)], spectra, classes, seed=seed,
+                                  methods=select_baselines(baseline_names))
     out = {name: table.drop(columns="fold") for name, table in out.items()}
     if not network:
         return Transfer(out)
@@ -298,6 +306,23 @@ def transfer_scores(
         out[name] = result.predictions
         trained[name] = result.metrics
     return Transfer(out, trained)
+
+
+def select_baselines(names: Sequence[str] | None) -> dict:
+    """The baselines of :data:`crowdnb.baselines.BASELINES` named (all when ``names`` is None).
+
+    Raises
+    ------
+    ParameterError
+        For a name that is not a baseline's.
+    """
+    if names is None:
+        return dict(baselines.BASELINES)
+    unknown = [n for n in names if n not in baselines.BASELINES]
+    if unknown:
+        raise ParameterError(f"unknown baseline(s) {', '.join(map(repr, unknown))} "
+                             f"(known: {', '.join(map(repr, baselines.BASELINES))})")
+    return {n: baselines.BASELINES[n] for n in names}
 
 
 def file_table(predictions: Mapping[str, pd.DataFrame], clips: pd.DataFrame,
@@ -382,6 +407,7 @@ def realism_check(
     cache_dir: str | os.PathLike | None = None,
     statistics: bool = True,
     corpus: str = "synthetic",
+    baseline_names: Sequence[str] | None = None,
     progress: bool = True,
 ) -> RealismCheck:
     """Train on the synthetic corpus, score on real recordings, compare their statistics.
@@ -419,6 +445,8 @@ def realism_check(
     corpus : str
         How the results name the training clips ("synthetic"; "collected"
         when they are recordings themselves).
+    baseline_names : sequence of str or None
+        The baselines to run (:func:`select_baselines`; default all).
     progress : bool
         Show progress bars.
 
@@ -428,6 +456,7 @@ def realism_check(
     """
     out_dir = Path(out_dir)
     classes = list(classes)
+    select_baselines(baseline_names)  # a misspelt name fails before any work
     synthetic_clips = synthetic if isinstance(synthetic, pd.DataFrame) else read_clips(synthetic)
     synthetic_clips = synthetic_clips[synthetic_clips["label"].isin(classes)].reset_index(drop=True)
     missing = [c for c in classes if c not in set(synthetic_clips["label"])]
@@ -455,7 +484,7 @@ def realism_check(
     transfer = transfer_scores(
         train, synthetic_clips, test, ref.clips, classes=classes, config=config, seed=seed,
         network=network, image_root=out_dir, network_dir=out_dir / "network", recipe=recipe,
-        weights=weights, progress=progress)
+        weights=weights, baseline_names=baseline_names, progress=progress)
     predictions = transfer.predictions
     metrics = {}
     for method, table in predictions.items():
@@ -602,6 +631,61 @@ def _network_words(networks: Mapping | None) -> str:
             "fine-tuned from ImageNet weights checked by their SHA-256 and on photographs"
             if m.get("pretrained") else "from random weights with its from-scratch recipe"))
     return " Image networks (" + "; ".join(words) + ")."
+
+
+#: The statistics that tell real cheering from real booing and rioting
+#: (issue 27): the voices' pitch and its spread, screams and whistles, the
+#: vowels, the claps, the spectrum's balance.
+VOICE_STATISTICS = ("pitch_hz", "pitch_spread_st", "voiced_share", "tonal_rate_hz",
+                    "vowel_centroid_hz", "clap_rate_hz", "clap_kurtosis", "centroid_hz",
+                    "flatness_db")
+
+
+def plot_class_statistics(synthetic: pd.DataFrame, real: pd.DataFrame, *, label: str = "joy",
+                          against: str = "anger",
+                          statistics: Sequence[str] = VOICE_STATISTICS, axes=None):
+    """One class's statistics, synthetic against real, beside the class it is mistaken for.
+
+    Four boxes per panel: synthetic ``label``, real ``label``, real
+    ``against``, synthetic ``against`` (median, quartiles, whiskers at 1.5
+    IQR, no fliers). A synthetic class is where it should be when its box
+    sits on the real one of its own class, away from the other class's.
+
+    Parameters
+    ----------
+    synthetic, real : pd.DataFrame
+        :func:`crowdnb.crowdstats.statistics_table` outputs.
+    label, against : str
+        The class shown, and the one it is confused with.
+    statistics : sequence of str
+        Columns of both tables, one panel each (those missing are skipped).
+    axes : sequence of matplotlib Axes, optional
+        At least one per statistic; a new grid of three columns when None.
+
+    Returns
+    -------
+    list of matplotlib Axes
+    """
+    from .crowdstats import STATISTICS
+    from .plots import _panels
+
+    statistics = [s for s in statistics if s in synthetic.columns and s in real.columns]
+    panels, _ = _panels(len(statistics), axes, ncols=3)
+    boxes = ((f"synthetic\n{label}", synthetic, label, "tab:blue"),
+             (f"real\n{label}", real, label, "tab:orange"),
+             (f"real\n{against}", real, against, "tab:red"),
+             (f"synthetic\n{against}", synthetic, against, "tab:purple"))
+    for ax, stat in zip(panels, statistics):
+        for i, (_, table, cls, colour) in enumerate(boxes):
+            v = table.loc[table["label"] == cls, stat].to_numpy(float)
+            v = v[np.isfinite(v)]
+            if v.size:
+                ax.boxplot([v], positions=[i], widths=0.6, showfliers=False, patch_artist=True,
+                           boxprops={"facecolor": colour, "alpha": 0.5},
+                           medianprops={"color": "black"})
+        ax.set_xticks(range(len(boxes)), [b[0] for b in boxes], fontsize="x-small")
+        ax.set_title(STATISTICS.get(stat, stat), fontsize="small")
+    return panels
 
 
 def realism_markdown(result: RealismCheck) -> str:

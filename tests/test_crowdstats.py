@@ -220,3 +220,64 @@ def test_realism_plots_draw_what_they_return():
     np.testing.assert_allclose(widths, joy["cliffs_delta"])
     assert max(widths) == pytest.approx(1.0)       # centroid: every synthetic value above
     plt.close("all")
+
+
+# ---------------------------------------------------------------------------
+# Voices and claps (issue 27)
+
+
+def _cents(a: float, b: float) -> float:
+    return 1200.0 * abs(math.log2(a / b))
+
+
+@pytest.mark.parametrize("f0", [110.0, 220.0, 650.0])
+def test_pitch_of_a_harmonic_tone(f0):
+    t = _t(2.0)
+    # a voice-like tone: the fundamental and two weaker harmonics, over faint noise
+    y = sum(0.3 / k * np.sin(2 * np.pi * k * f0 * t) for k in (1, 2, 3)) + 0.3 * _noise(2.0)
+    row = block_statistics(y, SR).iloc[0]
+    assert _cents(row["pitch_hz"], f0) < 20.0
+    assert row["voiced_share"] > 0.9
+    assert row["pitch_spread_st"] < 0.2
+
+
+def test_pitch_spread_of_two_notes_an_octave_apart():
+    t = _t(2.0)
+    f0 = np.where(t < 1.0, 200.0, 400.0)
+    y = 0.3 * np.sin(2 * np.pi * np.cumsum(f0) / SR)
+    row = block_statistics(y, SR).iloc[0]
+    # half the frames at each note: the interquartile range spans the octave
+    assert row["pitch_spread_st"] == pytest.approx(12.0, abs=0.5)
+
+
+def test_noise_is_unvoiced_and_has_no_tones():
+    row = block_statistics(_noise(2.0), SR).iloc[0]
+    assert row["voiced_share"] < 0.1
+    assert row["tonal_rate_hz"] == 0.0
+    assert abs(row["clap_kurtosis"]) < 0.5
+
+
+def test_whistle_bursts_counted_as_tones():
+    t = _t(4.0)
+    # 2.5 kHz whistles of 200 ms, two per second, 10 dB above the noise
+    gate = ((t % 0.5) < 0.2).astype(float)
+    y = _noise(4.0) + 0.1 * math.sqrt(20.0) * gate * np.sin(2 * np.pi * 2500.0 * t)
+    rates = block_statistics(y, SR)["tonal_rate_hz"]
+    assert rates.to_numpy() == pytest.approx(2.0, abs=0.5)
+
+
+def test_clicks_at_a_known_rate():
+    y = 1e-3 * _noise(4.0)
+    y[(np.arange(0.05, 4.0, 1 / 12.0) * SR).astype(int)] = 1.0   # 12 clicks per second
+    stats = block_statistics(y, SR)
+    assert stats["clap_rate_hz"].to_numpy() == pytest.approx(12.0, abs=0.5)
+    assert (stats["clap_kurtosis"] > 50.0).all()
+
+
+def test_vowel_centroid_of_two_formant_tones():
+    t = _t(2.0)
+    # equal power at 500 Hz and 1500 Hz ("formants"); a 5 kHz tone lies outside the band
+    y = 0.3 * (np.sin(2 * np.pi * 500 * t) + np.sin(2 * np.pi * 1500 * t)
+               + np.sin(2 * np.pi * 5000 * t))
+    row = block_statistics(y, SR).iloc[0]
+    assert row["vowel_centroid_hz"] == pytest.approx(1000.0, rel=0.03)

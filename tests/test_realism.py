@@ -189,8 +189,15 @@ def test_the_command_line_check_writes_its_tables_and_figures(tmp_path, capsys):
                         str(out), "--no-network"]) == 0
     printed = capsys.readouterr().out
     assert "MFCC statistics + logistic regression" in printed and "Reference: 3 real" in printed
-    for name in ("spectra", "statistics", "gaps"):
+    for name in ("spectra", "statistics", "gaps", "joy"):
         assert (out / f"realism_{name}.png").stat().st_size > 10_000, name
+    # the preprocessing cache is the check's own, not a folder shared under /tmp
+    assert (out / "cache").is_dir()
+    # a misspelt baseline is refused before anything is written
+    fresh = tmp_path / "fresh"
+    assert script.main(["--reference", str(reference), "--synthetic", str(corpus), "--out",
+                        str(fresh), "--no-network", "--baselines", "mfcc,svm"]) == 2
+    assert "--baselines: unknown svm" in capsys.readouterr().err and not fresh.exists()
     assert script.main(["--reference", str(tmp_path / "nowhere"), "--synthetic", str(corpus),
                         "--out", str(out), "--no-network"]) == 2
     assert "reference recordings not found" in capsys.readouterr().err
@@ -201,3 +208,20 @@ def test_the_command_line_check_writes_its_tables_and_figures(tmp_path, capsys):
     assert script.main(["--reference", str(reference), "--synthetic", str(corpus),
                         "--seeds", "0-1"]) == 2
     assert "cannot be used with --synthetic" in capsys.readouterr().err
+
+
+def test_only_the_baselines_asked_for_are_run(tmp_path):
+    from crowdnb.errors import ParameterError
+    from crowdnb.realism import select_baselines
+    from crowdnb.sources import collect_folder
+
+    mfcc = "MFCC statistics + logistic regression"
+    assert list(select_baselines([mfcc])) == [mfcc]
+    with pytest.raises(ParameterError, match="unknown baseline"):
+        select_baselines(["MFCC"])
+    corpus = collect_folder(_folder(tmp_path / "train_src", {c: 2 for c in EMOTIONS}, seed=8),
+                            tmp_path / "corpus", progress=False).folder
+    reference = _folder(tmp_path / "reference", {c: 1 for c in EMOTIONS}, seed=9)
+    result = realism_check(corpus, reference, tmp_path / "check", network=False,
+                           statistics=False, baseline_names=[mfcc], progress=False)
+    assert list(result.predictions) == [mfcc]
