@@ -171,7 +171,9 @@ def ablation_table(results: pd.DataFrame, sweep_dir: str | os.PathLike | None = 
         ``degenerate``, ``majority_share``, ``n_test``, ``difference``,
         ``difference_low``, ``difference_high``, ``paired`` (whether the
         interval is paired), ``optimistic`` (it resampled blocks, with too few
-        test events per class), ``differs`` (its interval excludes 0).
+        test events per class), ``p`` and ``min_p`` (the paired permutation
+        test over test events), ``p_holm`` and ``holm_m`` (Holm over the
+        variants tested), ``differs`` (``p_holm`` below the level).
 
     Raises
     ------
@@ -180,6 +182,7 @@ def ablation_table(results: pd.DataFrame, sweep_dir: str | os.PathLike | None = 
         split's numbers.
     """
     from .experiments import EXPERIMENTS, paired_effect
+    from .significance import LEVEL, holm
 
     experiment = EXPERIMENTS["emotions_random"]
     prefix = f"{experiment.stage}."
@@ -201,16 +204,21 @@ def ablation_table(results: pd.DataFrame, sweep_dir: str | os.PathLike | None = 
                                **{n: row[prefix + n] for n in needed}}
         out["difference"] = out["balanced_accuracy"] - points.loc[PAPER, prefix + "balanced_accuracy"]
         out.update(difference_low=np.nan, difference_high=np.nan, paired=False, optimistic=False,
-                   differs=False)
+                   differs=False, p=np.nan, min_p=np.nan)
         mine = _predictions(folder / str(name), experiment) if folder is not None else None
         if name != PAPER and reference is not None and mine is not None and \
                 sorted(mine["block_id"].astype(str)) == sorted(reference["block_id"].astype(str)):
             effect = paired_effect(mine, reference, seed=seed, n_resamples=n_resamples)
             bal = effect["balanced_accuracy"]
             out.update(difference_low=bal["low"], difference_high=bal["high"], paired=True,
-                       optimistic=bool(effect["optimistic"]), differs=bool(effect["significant"]))
+                       optimistic=bool(effect["optimistic"]), p=effect["p"],
+                       min_p=effect["min_p"])
         rows.append(out)
     table = pd.DataFrame(rows)
+    # the variants' paired tests are one family: Holm over those that ran
+    table["p_holm"] = holm(table["p"].to_numpy(float))
+    table["holm_m"] = int(table["p"].notna().sum())
+    table["differs"] = table["p_holm"] < LEVEL
     table["degenerate"] = table["degenerate"].astype(int)
     table["n_test"] = table["n_test"].astype(int)
     return table

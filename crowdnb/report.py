@@ -550,21 +550,21 @@ def ablation_findings(table: Any) -> str:
         numbers = (f"balanced accuracy {row['balanced_accuracy']:.3f} against "
                    f"{paper['balanced_accuracy']:.3f}, a difference of {row['difference']:+.3f}")
         if row["paired"]:
-            how = ("paired 95 % interval over the same test blocks, resampled block by block since "
-                   "a class has too few test events: an optimistic one" if row["optimistic"] else
+            how = ("paired 95 % interval, resampled block by block since a class has too few test "
+                   "events: an optimistic one" if row["optimistic"] else
                    "paired 95 % interval over test events")
             interval = f"[{row['difference_low']:+.3f}, {row['difference_high']:+.3f}]"
+            test = (f"paired permutation test over test events, "
+                    f"{_p(float(row['p_holm']))} Holm-adjusted over the {int(row['holm_m'])} "
+                    f"variant{'s' if int(row['holm_m']) != 1 else ''} tested; {how} {interval}")
             apart = bool(row["differs"])
             if apart:
                 side = "higher" if row["difference"] > 0 else "lower"
-                text = f"{name} scores {side} than the paper's image: {numbers} ({how} {interval})."
-                if row["optimistic"]:
-                    text += (" Blocks of one recording are not independent, so this interval is too "
-                             "narrow: read it as a lead for the seed sweep and the clip split, not as "
-                             "a finding.")
+                text = f"{name} scores {side} than the paper's image: {numbers} ({test})."
             else:
-                text = (f"{name} cannot be told from the paper's image: {numbers}, and the {how}, "
-                        f"{interval}, contains 0.")
+                text = f"{name} cannot be told from the paper's image: {numbers} ({test})."
+                if row["min_p"] >= 0.05:
+                    text += " With these test events no difference could reach 0.05."
         else:
             bounds = (row["balanced_low"], row["balanced_high"], paper["balanced_low"],
                       paper["balanced_high"])

@@ -108,7 +108,8 @@ def _results(rows: dict[str, float]) -> pd.DataFrame:
 def test_the_table_pairs_points_that_answered_the_same_blocks(tmp_path):
     n = 40
     labels = ["a", "b"] * (n // 2)
-    events = [f"{label}{i % 5}" for i, label in enumerate(labels)]
+    # ten events a class, two blocks each: enough events for a paired test to reach 5 %
+    events = [f"{label}{i // 2 % 10}" for i, label in enumerate(labels)]
     blocks = [f"x{i}" for i in range(n)]
     wrong = {"a": "b", "b": "a"}
     _point(tmp_path, PAPER, labels, blocks, labels, events)  # all right
@@ -154,7 +155,10 @@ def test_the_table_pairs_points_that_answered_the_same_blocks(tmp_path):
     _point(few, "grey", [wrong[y] if i % 2 else y for i, y in enumerate(labels)], blocks, labels, two)
     optimistic = ablation_table(_results({PAPER: 1.0, "grey": 0.5}), few, n_resamples=200)
     assert optimistic["optimistic"].tolist() == [False, True]
-    assert "read it as a lead for the seed sweep" in ablation_findings(optimistic)
+    # two events a class: the paired permutation test cannot succeed, and the page says so
+    said = ablation_findings(optimistic)
+    assert "cannot be told from the paper's image" in said and "an optimistic one" in said
+    assert "no difference could reach 0.05" in said
     # without intervals (too few test events), an unpaired difference is not called one
     bare = _results({PAPER: 0.9, "no_overlap": 0.5})
     bare["04_random_split_training.balanced_low"] = np.nan

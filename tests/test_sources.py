@@ -934,9 +934,11 @@ def test_the_audioset_parameter_file_runs_chapter_one_against_a_local_server(web
     executed = (run_dir / NOTEBOOK_FOLDER / f"{COLLECTION_STAGE}.ipynb").read_text()
     assert "Proxy classes: anger" in executed and gone in executed
 
-    # The downloads live in the runs' shared cache: the chapter, executed again from an
-    # empty folder (another parameter), fetches nothing again, and gets the same audio.
-    assert len(list((tmp_path / "runs" / ".cache" / "downloads").glob("*/audio.wav"))) == 9
+    # The downloads live in the run's cache (a --run-dir outside the project's runs/ keeps
+    # everything it writes inside it): the chapter, executed again from an empty folder
+    # (another parameter), fetches nothing again, and gets the same audio.
+    assert len(list((run_dir / ".cache" / "downloads").glob("*/audio.wav"))) == 9
+    assert not (tmp_path / "runs" / ".cache").exists()
     before = collections.Counter(web.hits)
     again = subprocess.run([*command, "-p", "listen_s=2.0"], capture_output=True, text=True,
                            timeout=600)

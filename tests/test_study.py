@@ -146,7 +146,8 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
     run_dir = tmp_path / "runs" / "smoke"
     sources = _book_sources(tmp_path / "sources")
     command = [sys.executable, "-m", "crowdnb.cli", "run", "--params", str(sources / "params" / "smoke.yaml"),
-               "--run-dir", str(run_dir), "--project", str(sources), "--quiet", *_reference(tmp_path)]
+               "--run-dir", str(run_dir), "--project", str(sources), "--quiet", "--publish",
+               *_reference(tmp_path)]
     first = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     assert first.returncode == 0, first.stderr[-4000:]
     for stage in STAGES:
@@ -171,10 +172,16 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
         assert (html / "book" / "executed" / f"{stage}.html").is_file()
 
     # No page shows this machine's paths or a Python warning's text (tqdm's IProgress one).
-    for page_file in sorted((html / "book" / "executed").glob("*.html")):
-        page = _text(page_file.read_text(encoding="utf-8"))
+    # Nor unrendered markup in its prose: a glue role or directive, Markdown bold or a fence
+    # that reached the page as text (code cells, shown or folded, are left out).
+    for page_file in sorted((html / "book" / "executed").glob("*.html")) + [html / "book" / "intro.html"]:
+        raw = page_file.read_text(encoding="utf-8")
+        page = _text(raw)
         for leak in ("site-packages", "Please update jupyter and ipywidgets", "/root/", "URLError"):
             assert leak not in page, (page_file.name, leak)
+        prose = _text(re.sub(r"<pre.*?</pre>", "", raw, flags=re.S))
+        for markup in ("{glue", "```", "**", "{cite"):
+            assert markup not in prose, (page_file.name, markup)
     # The pretrained-weights box is generated from the metrics, on every training page.
     metrics = json.loads((run_dir / "04_random_split_training" / "metrics.json").read_text())
     info = metrics["weights_info"]
@@ -192,15 +199,28 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
     from crowdnb.experiments import experiment_numbers
     from crowdnb.report import verdict
 
+    from crowdnb.claims import claim_table, claims_paragraph, gather_evidence
+
     results = _text((html / "book" / "executed" / "07_results.html").read_text(encoding="utf-8"))
     numbers = experiment_numbers(metrics)
-    assert (f"Emotions, random split: accuracy {numbers['accuracy']:.3f}, balanced accuracy "
-            f"{numbers['balanced_accuracy']:.3f}") in results
-    said = _text(verdict(numbers, name="Its network").replace("**", ""))
+    assert f"Emotions, random split: accuracy {numbers['accuracy']:.3f}; the paper: 1." in results
+    # its test against chance, Holm-adjusted over the page's tests, as the claim table's
+    evidence = gather_evidence(run_dir)
+    adjusted = {**numbers, "p_holm": evidence["p_holm"]["emotions_random above chance"],
+                "holm_m": len(evidence["p_holm"])}
+    said = _text(verdict(adjusted, name="Its network").replace("**", ""))
     assert said in results
+    # the claim-by-claim verdict, on the results page and, in one paragraph, in the introduction
+    claims = claim_table(evidence)
+    for row in claims.to_dict("records"):
+        assert _text(f"{row['verdict']}: {row['why']}") in results.replace("\u2019", "'"), row["key"]
+    intro = _text((html / "book" / "intro.html").read_text(encoding="utf-8"))
+    assert _text(claims_paragraph(claims).replace("**", "")) in intro.replace("\u2019", "'")
     chapter = _text((html / "book" / "executed" / "04_random_split_training.html").read_text(
         encoding="utf-8"))
-    assert _text(verdict(numbers, name="The network of this chapter").replace("**", "")) in chapter
+    assert _text(verdict(numbers, name="The network of this chapter",
+                         interval="clip").replace("**", "")) in chapter
+    assert "Diagnostics: a final training loss of" in chapter
     for page in (results, chapter):  # no path of this machine, no Python warning text
         assert "/root/" not in page and str(Path.home()) + "/" not in page
         assert "Warning:" not in page and "warnings.warn" not in page
@@ -218,17 +238,15 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
     # one answer per training set: one class for every block of a single split
     constant = table[(table["method"] == "constant classifier") & table["key"].str.endswith("random")]
     assert constant["degenerate"].all() and (constant["majority_share"] == 1.0).all()
-    from crowdnb.report import comparison
+    # the network against MFCC + LR on the same blocks: a paired test, worded from its numbers
+    from crowdnb.experiments import paired_effect
 
-    here = table[table["key"] == "emotions_random"].set_index("method")
-    from crowdnb.baselines import BASELINES
-
-    chapter_network = table[(table["key"] == "goal_clip") & ~table["method"].isin(BASELINES)]
-    network = here.loc[chapter_network["method"].iloc[0]]
-    said = comparison(network, here.loc["MFCC statistics + logistic regression"],
-                      first_name=f"{network.name} (chapters 4-6)",
-                      second_name="MFCC + logistic regression")
-    assert _text(said) in baselines
+    effect = paired_effect(pd.read_csv(run_dir / "04_random_split_training" / "predictions.csv"),
+                           pd.read_csv(run_dir / "08_baselines" / "emotions_random" /
+                                       "mfcc_predictions.csv"))
+    assert (f"{effect['balanced_accuracy']['difference']:+.3f} in balanced accuracy on the same "
+            f"{effect['n_test']} test blocks") in baselines
+    assert "Holm-adjusted over the 12 comparisons of this page" in baselines
     assert "/root/" not in baselines and "Warning:" not in baselines
     # The ablations chapter draws every variant and shows the smoke sweep's table, its
     # sentences chosen from that table.
@@ -239,7 +257,7 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
         encoding="utf-8")).replace("\u2019", "'")  # Sphinx's smart quotes
     sweep_dir = run_dir.parent / "smoke_ablations"
     shown = pd.read_csv(run_dir / "09_ablations" / "ablations.csv")
-    assert shown["point"].tolist() == ["paper", "bark", "grey"]
+    assert shown["point"].tolist() == ["paper", "grey"]
     again = ablation_table(pd.read_csv(sweep_dir / "results.csv"), sweep_dir)
     for line in ablation_findings(again).replace("**", "").splitlines():
         assert _text(line.removeprefix("- ")) in ablations, line

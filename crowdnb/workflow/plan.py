@@ -512,8 +512,12 @@ def write_environment(runs_root: Path) -> Path:
     return path
 
 
-def plan_from_config(config: Mapping[str, Any]) -> Plan:
+def plan_from_config(config: Mapping[str, Any], *, write: bool = True) -> Plan:
     """The plan of one invocation, from the config ``crowdnb run`` passes to Snakemake.
+
+    With ``write`` (the Snakefile's call), the environment record and each
+    job's source checksums are written into the runs; ``crowdnb run`` plans
+    first without writing, so that a refused run leaves nothing behind.
 
     Parameters
     ----------
@@ -593,6 +597,7 @@ def plan_from_config(config: Mapping[str, Any]) -> Plan:
     if config.get("sweep"):
         spec = add_sweep(Path(config["sweep"]))
         targets.append(f"{spec.name}/{RESULTS_FILE}")
-    write_environment(runs_root)
-    plan.write_sources()
+    if write:
+        write_environment(runs_root)
+        plan.write_sources()
     return plan

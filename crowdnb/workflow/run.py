@@ -323,7 +323,7 @@ def run_study(
         _check_writable(where)
     # Every parameter is checked here, before Snakemake starts anything.
     try:
-        plan = plan_from_config(config)
+        plan = plan_from_config(config, write=False)
     except PermissionError as exc:
         raise DataError(f"{exc.filename}: cannot be written ({exc.strerror}); make the run folder "
                         "writable or run into another folder with --run-dir") from None
