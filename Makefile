@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.crowdnb-installed
 PARAMS ?= params/default.yaml
 PYTEST_ARGS ?=
 
-.PHONY: book study html test bench clean-run help audioset
+.PHONY: book study html test bench help audioset
 
 help:
 	@echo "make book   run the whole study with $(PARAMS) and build the book (_build/html)"
