@@ -125,8 +125,10 @@ def _transfer_row(evidence: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     rows = effects[effects["key"] == "emotions_random"]
     second = rows["second"].astype(str)
+    first = rows["first"].astype(str)
     for chosen in (rows[second.str.endswith("from random weights") & ~second.str.startswith("AlexNet")],
-                   rows[second.str.contains("frozen random weights")],
+                   rows[second.str.contains("frozen random weights")
+                        & first.str.endswith("frozen + logistic regression")],
                    rows[second.str.startswith("AlexNet from random weights")]):
         if len(chosen):
             return chosen.iloc[0].to_dict()
@@ -206,7 +208,8 @@ def _accuracy_claim(key: str, paper: float) -> Callable[[Mapping[str, Any]], tup
             return this, "matches only numerically", (f"the interval holds {paper:.2f}, but {reason}: "
                                                       "the number is what chance gives here")
         side = "below" if interval[1] < paper else "above"
-        extra = f"; {why_not}" if not learnt else ""
+        extra = (f"; {why_not}" if not learnt else
+                 "" if above else "; and the network cannot be told from chance")
         return this, "not reproduced", f"the interval lies {side} {paper:.2f}{extra}"
     return judge
 
@@ -216,7 +219,8 @@ def _three_epochs(evidence: Mapping[str, Any]) -> tuple[str, str, str]:
     if history is None or not len(history) or history["epoch"].max() < 4:
         return "no training curve", "not testable here", "the random split's network has no curve past epoch 3"
     at3 = history[history["epoch"] <= 3].iloc[-1]
-    last = history.iloc[-1]
+    # the same validation images at both ends (the last row may be the whole test set)
+    last = history[history["n_val"] == at3["n_val"]].iloc[-1]
     one = 1.0 / max(int(last["n_val"]), 1)
     this = (f"validation accuracy {at3['val_accuracy']:.3f} at the end of epoch 3, "
             f"{last['val_accuracy']:.3f} at epoch {int(last['epoch'])} "

@@ -68,6 +68,10 @@ def test_slightly_lower_overfitting_and_three_epochs():
     assert _verdict("clip_no_overfitting", overfit) == "not reproduced"
     assert _verdict("three_epochs", _evidence()) == "reproduced"
     late = pd.DataFrame({"epoch": [1, 3, 6], "val_accuracy": [0.5, 0.7, 0.9], "n_val": 30})
+    # the last row on the whole test set is not set against a subset's
+    whole = pd.DataFrame({"epoch": [1, 3, 6, 6], "val_accuracy": [0.5, 1.0, 1.0, 0.8],
+                          "n_val": [30, 30, 30, 123]})
+    assert _verdict("three_epochs", _evidence(histories={"emotions_random": whole})) == "reproduced"
     assert _verdict("three_epochs", _evidence(histories={"emotions_random": late})) == "not reproduced"
 
 
@@ -102,6 +106,9 @@ def test_the_table_and_its_paragraph_use_only_the_four_verdicts():
 def test_transfer_prefers_the_same_network_and_says_when_architectures_differ():
     rows = [{"key": "emotions_random", "first": "Lite0 (ch. 4-6)", "second": "AlexNet from random weights",
              "difference": 0.3, "n_test": 300, "p": 0.001, "min_p": 0.0002},
+            {"key": "emotions_random", "first": "Lite0 (ch. 4-6)",
+             "second": "Lite0 frozen random weights + logistic regression", "difference": -0.1,
+             "n_test": 300, "p": 0.5, "min_p": 0.0002},
             {"key": "emotions_random", "first": "Lite0 frozen + logistic regression",
              "second": "Lite0 frozen random weights + logistic regression", "difference": 0.2,
              "n_test": 300, "p": 0.001, "min_p": 0.0002}]
@@ -109,6 +116,6 @@ def test_transfer_prefers_the_same_network_and_says_when_architectures_differ():
     ev["p_holm"]["transfer"] = 0.002
     this, verdict, why = CLAIMS["transfer"].judge(ev)
     assert verdict == "reproduced" and this.startswith("Lite0 frozen + logistic regression minus")
-    ev = _evidence(pretraining=pd.DataFrame(rows[:1]))
+    ev = _evidence(pretraining=pd.DataFrame(rows[:2]))
     ev["p_holm"]["transfer"] = 0.002
     assert "differ in architecture" in CLAIMS["transfer"].judge(ev)[2]
