@@ -144,8 +144,7 @@ def _overlap_row(evidence: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def _holm_family(evidence: Mapping[str, Any]) -> dict[str, float]:
     """Every p-value the table's verdicts use, adjusted together."""
-    raw = {f"{k} above chance": n["p_above_chance"] for k, n in evidence["numbers"].items()
-           if not k.endswith("_guard")}
+    raw = {f"{k} above chance": n["p_above_chance"] for k, n in evidence["numbers"].items()}
     if evidence["guard_gap"] is not None:
         raw["guard gap"] = evidence["guard_gap"]["p"]
     transfer = _transfer_row(evidence)

@@ -506,9 +506,11 @@ def guard_gap_sentence(effect: Mapping[str, Any], plain: Mapping[str, Any],
     if "p" in effect:  # the paired permutation test decides; the interval describes
         from .significance import LEVEL
 
-        where = where[:-1] + f"; paired permutation test over test events, {_p(effect['p'])})"
-        low, high = (1.0, 1.0) if effect["p"] < LEVEL and d > 0 else \
-            (-1.0, -1.0) if effect["p"] < LEVEL else (-1.0, 1.0)
+        p = effect.get("p_holm", effect["p"])
+        adjusted = (f", Holm-adjusted over the {int(effect['holm_m'])} tests of this page"
+                    if "p_holm" in effect else "")
+        where = where[:-1] + f"; paired permutation test over test events, {_p(p)}{adjusted})"
+        low, high = (1.0, 1.0) if p < LEVEL and d > 0 else (-1.0, -1.0) if p < LEVEL else (-1.0, 1.0)
     if low > 0:
         head = (f"Shared sound inflates the random split's score: {where}. Without the test blocks' "
                 "neighbours in training the same network scores lower, so that much of the "
