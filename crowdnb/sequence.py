@@ -651,6 +651,19 @@ def buildup_sentence(numbers: Mapping[str, Mapping[str, Any]], *, n_actions: int
             "its test actions' class, so a model that learnt nothing leans to the other one. "
             "Below 1 / K is where chance lies for this cross-validation, not a finding."
             for m in low_ones)
+    per_action = null.get(VOTE)
+    untested_low = [m for m, n in numbers.items() if m not in null and n["interval_ok"]
+                    and n["balanced_high"] < n["chance_balanced"]]
+    if per_action is not None and untested_low:
+        below_note += " " + " ".join(
+            f"The score of the {m}, {numbers[m]['balanced_accuracy']:.3f}, lies below 1 / K as "
+            "well (its 95 % "
+            f"interval [{numbers[m]['balanced_low']:.3f}, {numbers[m]['balanced_high']:.3f}]). Its "
+            "own null was not computed (retraining it for every permutation costs more than the "
+            "build's time), but it lies within the range of the null of the vote, the other model "
+            f"scored per action on the same folds ([{per_action['null_low']:.3f}, "
+            f"{per_action['null_high']:.3f}]): it is not read as a finding either."
+            for m in untested_low)
     if above:
         parts = "; ".join(f"{m}: balanced accuracy {numbers[m]['balanced_accuracy']:.3f}, 95 % "
                           f"interval [{numbers[m]['balanced_low']:.3f}, "

@@ -195,3 +195,25 @@ def test_the_permutation_through_the_cross_validation_finds_chance_where_it_lies
     assert nothing[BLOCKWISE]["null_mean"] < 0.5   # the few-actions bias below 1 / K
     clear = permutation_through_cv(actions(3.0), folds, ["goal", "no_goal"], n_permutations=49)
     assert clear[BLOCKWISE]["balanced_accuracy"] > 0.9 and clear[BLOCKWISE]["p_above"] <= 0.02
+
+
+def test_a_build_up_score_below_chance_is_read_against_the_cross_validation_null():
+    from crowdnb.sequence import BLOCKWISE, TEMPORAL, VOTE, buildup_sentence
+
+    def scores(b, low, high):
+        return {"balanced_accuracy": b, "balanced_low": low, "balanced_high": high,
+                "chance_balanced": 0.5, "interval_ok": 1, "degenerate": 0}
+
+    numbers = {BLOCKWISE: scores(0.41, 0.27, 0.56), VOTE: scores(0.47, 0.23, 0.70),
+               TEMPORAL: scores(0.18, 0.0, 0.37)}
+    null = {m: {"balanced_accuracy": numbers[m]["balanced_accuracy"], "null_mean": 0.44,
+                "null_low": 0.17, "null_high": 0.71, "p_above": 0.6, "p_below": 0.4,
+                "n_permutations": 199} for m in (BLOCKWISE, VOTE)}
+    text = buildup_sentence(numbers, n_actions=17, null=null)
+    assert "no method tells goals from misses above chance" in text
+    assert text.count("Below 1 / K is where chance lies for this cross-validation") == 2
+    assert f"The score of the {TEMPORAL}, 0.180, lies below 1 / K as well" in text
+    # a method above chance by the permutation through the cross-validation gives it away
+    null[VOTE].update(p_above=0.001, balanced_accuracy=0.9)
+    assert buildup_sentence(numbers, n_actions=17, null=null).startswith(
+        "**The build-up alone gives the answer away**")
