@@ -35,7 +35,7 @@ import pandas as pd
 from .evaluation import OVERFIT_GAP, diagnose
 from .experiments import EXPERIMENTS, experiment_numbers, guard_gap_effect, metrics_path
 from .files import read_json, read_table
-from .significance import LEVEL, holm
+from .significance import LEVEL, format_p as _p, holm
 
 __all__ = ["VERDICTS", "Claim", "CLAIMS", "SLIGHTLY", "gather_evidence", "claim_table",
            "claims_paragraph"]
@@ -156,10 +156,6 @@ def _holm_family(evidence: Mapping[str, Any]) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------
 # The rules
-
-
-def _p(value: float) -> str:
-    return "p < 0.001" if value < 1e-3 else f"p = {value:.3f}"
 
 
 def _learnt(n: Mapping[str, Any]) -> tuple[bool, str]:

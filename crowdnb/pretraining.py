@@ -210,8 +210,8 @@ def paired_effects(predictions: Mapping[str, pd.DataFrame], pairs: Sequence[tupl
         ``first``, ``second``, ``difference`` (balanced accuracy), ``low``,
         ``high`` (95 % paired interval, test events resampled together),
         ``p`` (paired permutation test over test events), ``min_p``,
-        ``n_events``, ``n_test``, and :func:`with_holm`'s columns (Holm over
-        the table's rows).
+        ``n_events``, ``n_test``; unadjusted (:func:`with_holm` adjusts a
+        page's whole family).
     """
     rows = []
     for first, second in pairs:
@@ -224,8 +224,8 @@ def paired_effects(predictions: Mapping[str, pd.DataFrame], pairs: Sequence[tupl
                      "low": bal["low"], "high": bal["high"], "p": effect["p"],
                      "min_p": effect["min_p"], "n_events": effect["n_events"],
                      "n_test": effect["n_test"]})
-    return with_holm(pd.DataFrame(rows, columns=["first", "second", "difference", "low", "high",
-                                                 "p", "min_p", "n_events", "n_test"]))
+    return pd.DataFrame(rows, columns=["first", "second", "difference", "low", "high", "p",
+                                       "min_p", "n_events", "n_test"])
 
 
 #: The two frozen-feature probes: logistic regression on the chapters' network's

@@ -17,6 +17,7 @@ import numpy as np
 
 from .config import TrainRecipe
 from .errors import DataError, ParameterError
+from .significance import format_p as _p
 
 __all__ = [
     "glue_values",
@@ -287,11 +288,6 @@ def paired_sentence(effect: Mapping[str, Any]) -> str:
                                                            ("low", "low"), ("high", "high"))},
          **{k: effect[k] for k in ("p", "min_p", "n_events", "n_test", "p_holm", "holm_m")}},
         first_name=effect["first"], second_name=effect["second"])
-
-
-def _p(p: float) -> str:
-    """A p-value as a page writes it."""
-    return f"p < {1e-3:.3f}" if p < 1e-3 else f"p = {p:.3f}"
 
 
 def _test_words(numbers: Mapping[str, Any], units: str) -> tuple[str, float, float]:

@@ -30,10 +30,15 @@ import pandas as pd
 
 from .errors import DataError
 
-__all__ = ["permutation_above_chance", "paired_permutation", "holm", "LEVEL"]
+__all__ = ["permutation_above_chance", "paired_permutation", "holm", "format_p", "LEVEL"]
 
 #: The level of every test in the book.
 LEVEL = 0.05
+
+
+def format_p(p: float) -> str:
+    """A p-value as a page writes it: ``p = 0.012``, or ``p < 0.001``."""
+    return "p < 0.001" if p < 1e-3 else f"p = {p:.3f}"
 
 
 def _events_table(y_true: np.ndarray, events: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
