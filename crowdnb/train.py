@@ -525,17 +525,13 @@ def _freeze_inputs(data: _Data, frozen: nn.Module, *, batch_size: int, precision
             return compute(images)
         missing = [i for i, f in enumerate(files) if (identity, f) not in _FROZEN_OUTPUTS]
         data.frozen_reused += len(files) - len(missing)
-        if missing:
-            fresh = compute(images[missing])
-            kept = sum(t.numel() * t.element_size() for t in _FROZEN_OUTPUTS.values())
-            for i, row in zip(missing, fresh):
-                if kept + row.numel() * row.element_size() <= FROZEN_CACHE_BYTES:
-                    _FROZEN_OUTPUTS[identity, files[i]] = row
-                    kept += row.numel() * row.element_size()
-            fresh_rows = dict(zip(missing, fresh))
-        else:
-            fresh_rows = {}
-        return torch.stack([fresh_rows[i] if i in fresh_rows else _FROZEN_OUTPUTS[identity, f]
+        fresh = dict(zip(missing, compute(images[missing]))) if missing else {}
+        kept = sum(t.numel() * t.element_size() for t in _FROZEN_OUTPUTS.values())
+        for i, row in fresh.items():
+            if kept + row.numel() * row.element_size() <= FROZEN_CACHE_BYTES:
+                _FROZEN_OUTPUTS[identity, files[i]] = row
+                kept += row.numel() * row.element_size()
+        return torch.stack([fresh[i] if i in fresh else _FROZEN_OUTPUTS[identity, f]
                             for i, f in enumerate(files)])
 
     data.x_train = outputs(data.x_train, data.image_files[0])
