@@ -59,7 +59,7 @@ def block_log_mels(clips: pd.DataFrame, blocks: pd.DataFrame, *,
     cut and loudness-normalised as the preprocessing does
     (:func:`crowdnb.audio.normalised_blocks` with ``config.audio``), and each
     block of ``blocks`` (``block_id``, ``clip_id``) gets
-    :func:`crowdnb.spectrogram.mel_psd_db` with ``config.spectrogram``.
+    :func:`crowdnb.spectrogram.block_spectrum` with ``config.spectrogram``.
 
     Returns
     -------
@@ -76,7 +76,6 @@ def block_log_mels(clips: pd.DataFrame, blocks: pd.DataFrame, *,
     wanted = blocks["block_id"].astype(str).tolist()
     position = {b: i for i, b in enumerate(wanted)}
     out: np.ndarray | None = None
-    mel = config.spectrogram.to_dict()
     clip_ids = list(dict.fromkeys(blocks["clip_id"].astype(str)))
     for clip_id in tqdm(clip_ids, desc="log-mel", unit="clip", disable=not progress):
         if clip_id not in paths:
@@ -86,7 +85,8 @@ def block_log_mels(clips: pd.DataFrame, blocks: pd.DataFrame, *,
             index = position.get(block_id(clip_id, block.index))
             if index is None or not block.kept:
                 continue
-            S = spectrogram.mel_psd_db(block.samples, sr, **mel).astype(np.float32)
+            S = spectrogram.block_spectrum(block.samples, sr,
+                                           spectrogram=config.spectrogram).astype(np.float32)
             if out is None:
                 out = np.full((len(wanted), *S.shape), np.nan, dtype=np.float32)
             out[index] = S

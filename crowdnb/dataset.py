@@ -234,8 +234,8 @@ class _Steps:
             y, sr = audio.load_clip(path, sr=self.config.audio.sr)
             gains = {b["index"]: b["gain_db"] for b in record["blocks"] if b["kept"]}
             normalised = audio.blocks_with_gains(y, sr, gains, config=self.config.audio)
-        mel = self.config.spectrogram.to_dict()
-        S_db = np.stack([spectrogram.mel_psd_db(b, self.config.audio.sr, **mel)
+        S_db = np.stack([spectrogram.block_spectrum(b, self.config.audio.sr,
+                                                    spectrogram=self.config.spectrogram)
                          for b in normalised])
         with atomic_path(target) as tmp:
             np.savez(tmp, S_db=S_db, key=np.array(key))
@@ -340,7 +340,7 @@ def preprocess(
 
     For each clip: :func:`~crowdnb.audio.load_clip` at ``config.audio.sr``,
     :func:`~crowdnb.audio.normalised_blocks`, and one PNG per kept block from
-    :func:`~crowdnb.spectrogram.mel_psd_db` and
+    :func:`~crowdnb.spectrogram.block_spectrum` and
     :func:`~crowdnb.spectrogram.render_image`. Results are cached per clip and
     per step (see the module docstring): rerunning does only the work whose
     inputs, settings or code changed, and an interrupted run resumes.

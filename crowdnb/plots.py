@@ -226,7 +226,7 @@ def plot_spectrogram(
     Parameters
     ----------
     S_db : np.ndarray [shape=(n_mels, n_frames)]
-        From :func:`crowdnb.spectrogram.mel_psd_db` with ``config.spectrogram``.
+        From :func:`crowdnb.spectrogram.block_spectrum` with ``config.spectrogram``.
     sr : int > 0
         Sample rate in Hz.
     ax : matplotlib Axes, optional

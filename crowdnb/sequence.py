@@ -184,7 +184,7 @@ def action_sequences(actions: pd.DataFrame, *, config: PreprocessConfig = Prepro
     Each action (``actions``: ``clip_id``, ``label``, absolute ``path``) is
     loaded, cut and loudness-normalised as the preprocessing does
     (:func:`crowdnb.audio.normalised_blocks` with ``config.audio``); each kept
-    block gets :func:`crowdnb.spectrogram.mel_psd_db` (``config.spectrogram``)
+    block gets :func:`crowdnb.spectrogram.block_spectrum` (``config.spectrogram``)
     and :func:`crowdnb.baselines.mfcc_statistics`: the same features as the
     MFCC baseline of the baselines chapter, for every kept block (the football
     study's class balancing deleted some blocks; a sequence needs them all).
@@ -205,7 +205,6 @@ def action_sequences(actions: pd.DataFrame, *, config: PreprocessConfig = Prepro
     missing = [c for c in ("clip_id", "label", "path") if c not in actions.columns]
     if missing:
         raise DataError(f"action_sequences: the actions table has no {', '.join(missing)} column")
-    mel = config.spectrogram.to_dict()
     ids, labels, features, starts, ends = [], [], [], [], []
     for row in tqdm(actions.itertuples(index=False), total=len(actions), desc="actions",
                     disable=not progress):
@@ -213,7 +212,8 @@ def action_sequences(actions: pd.DataFrame, *, config: PreprocessConfig = Prepro
         blocks = [b for b in audio.normalised_blocks(y, sr, config=config.audio) if b.kept]
         if not blocks:
             raise DataError(f"action {row.clip_id!r} ({row.path}) has no kept block")
-        S = np.stack([spectrogram.mel_psd_db(b.samples, sr, **mel) for b in blocks])
+        S = np.stack([spectrogram.block_spectrum(b.samples, sr, spectrogram=config.spectrogram)
+                      for b in blocks])
         ids.append(str(row.clip_id))
         labels.append(str(row.label))
         features.append(mfcc_statistics(S))

@@ -14,7 +14,9 @@ of variance sigma^2 reads 10 log10(2 sigma^2 / fs) dB in every band.
 
 Functions
 ---------
-mel_psd_db         block -> [n_mels, n_frames] dB re 1/Hz
+block_spectrum     block -> [n_bands, n_frames] dB: the one entry every caller uses
+                   (it dispatches on ``SpectrogramConfig.freq_scale``: see TRANSFORMS)
+mel_psd_db         block -> [n_mels, n_frames] dB re 1/Hz (the filterbank scales)
 to_image           dB grid -> [257, 259, 3] uint8 (resize, clip, quantise, colour)
 render_image       dB grid -> [227, 227, 3] uint8 (to_image + AlexNet resize)
 spectrogram_image  block -> [227, 227, 3] uint8 (the whole chain, one config)
@@ -27,7 +29,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import scipy.fft
@@ -39,6 +41,8 @@ from .config import DB_SCALINGS, FREQ_SCALES, ImageConfig, PreprocessConfig, Spe
 from .errors import ParameterError
 
 __all__ = [
+    "block_spectrum",
+    "TRANSFORMS",
     "mel_psd_db",
     "to_image",
     "spectrogram_image",
@@ -370,6 +374,43 @@ def mel_psd_db(
     return np.ascontiguousarray(10.0 * np.log10(density), dtype=np.float32)
 
 
+#: Representations with a transform of their own, by their ``freq_scale`` name:
+#: ``(block, sr, config) -> [n_bands, n_frames]`` dB. The scales not listed here
+#: are filterbanks over the same short-time spectrum (:func:`mel_psd_db`). A new
+#: representation is one function, one entry here and its name in
+#: :data:`crowdnb.config.FREQ_SCALES` (see the book's "Extending the study").
+TRANSFORMS: dict[str, Callable[[np.ndarray, int, SpectrogramConfig], np.ndarray]] = {}
+
+
+def block_spectrum(block: np.ndarray, sr: int, *,
+                   spectrogram: SpectrogramConfig = _MEL) -> np.ndarray:
+    """The level grid of one block, as ``spectrogram`` asks: the one block -> spectrum entry.
+
+    Every part of the study that turns a block into its spectrum (the images,
+    the baselines' log-mel matrices and MFCCs, the action sequences, the
+    figures) calls this, so a representation added to :data:`TRANSFORMS`
+    reaches all of them.
+
+    Parameters
+    ----------
+    block : np.ndarray [shape=(n,)]
+        Mono block (full scale = 1.0).
+    sr : int > 0
+        Sample rate in Hz.
+    spectrogram : SpectrogramConfig
+        The representation (``freq_scale``) and its settings.
+
+    Returns
+    -------
+    S_db : np.ndarray [shape=(n_bands, n_frames), dtype=float32]
+        Level in dB, row 0 the lowest band.
+    """
+    transform = TRANSFORMS.get(spectrogram.freq_scale)
+    if transform is not None:
+        return transform(block, sr, spectrogram)
+    return mel_psd_db(block, sr, **spectrogram.to_dict())
+
+
 # ---------------------------------------------------------------------------
 # Colour
 
@@ -532,7 +573,7 @@ def render_image(S_db: np.ndarray, *, image: ImageConfig = _IMAGE) -> np.ndarray
 
 def spectrogram_image(block: np.ndarray, sr: int, *,
                       config: PreprocessConfig = PreprocessConfig()) -> np.ndarray:
-    """The whole chain for one normalised block: mel PSD, colours, AlexNet size.
+    """The whole chain for one normalised block: its spectrum, colours, AlexNet size.
 
     Parameters
     ----------
@@ -547,4 +588,4 @@ def spectrogram_image(block: np.ndarray, sr: int, *,
     -------
     picture : np.ndarray [shape=(227, 227, 3), dtype=uint8]
     """
-    return render_image(mel_psd_db(block, sr, **config.spectrogram.to_dict()), image=config.image)
+    return render_image(block_spectrum(block, sr, spectrogram=config.spectrogram), image=config.image)

@@ -398,3 +398,19 @@ def test_plot_gallery_one_row_per_class(tmp_path):
     assert [row[0].get_ylabel() for row in axes] == ["anger", "joy", "neutral"]
     assert len(axes[1, 1].images) == 1 and len(axes[0, 1].images) == 0
     plt.close(fig)
+
+
+def test_block_spectrum_is_the_filterbank_psd_unless_a_transform_is_registered(monkeypatch):
+    # Every caller goes through block_spectrum: the filterbank scales give mel_psd_db's
+    # grid exactly, and a registered transform replaces it for its name only.
+    from crowdnb import spectrogram as sg
+    from crowdnb.config import SpectrogramConfig
+
+    block = np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.01
+    for scale in ("mel", "log"):
+        config = SpectrogramConfig(freq_scale=scale)
+        np.testing.assert_array_equal(sg.block_spectrum(block, 16000, spectrogram=config),
+                                      sg.mel_psd_db(block, 16000, **config.to_dict()))
+    monkeypatch.setitem(sg.TRANSFORMS, "log", lambda b, sr, c: np.full((3, 4), -50.0, np.float32))
+    assert sg.block_spectrum(block, 16000, spectrogram=SpectrogramConfig(freq_scale="log")).shape == (3, 4)
+    assert sg.block_spectrum(block, 16000).shape[0] == SpectrogramConfig().n_mels
