@@ -89,6 +89,20 @@ def test_parameter_files_name_only_declared_parameters():
         assert set(resolved) == set(STAGES)
 
 
+def test_a_range_can_name_a_library_registry():
+    # Chapter 2's freq_scale is checked against crowdnb.config.FREQ_SCALES itself, so a
+    # representation added there is accepted without editing the notebook.
+    from crowdnb.config import FREQ_SCALES
+    from crowdnb.errors import ParameterError
+
+    stages = discover_stages(NOTEBOOKS)
+    for name in FREQ_SCALES:
+        resolved = resolve_parameters(stages, overrides=[f"02_preprocessing.freq_scale={name}"])
+        assert resolved["02_preprocessing"].values["freq_scale"] == name
+    with pytest.raises(ParameterError, match="must be one of mel, bark"):
+        resolve_parameters(stages, overrides=["02_preprocessing.freq_scale=chroma"])
+
+
 # ---------------------------------------------------------------------------
 # The helpers the notebooks share
 

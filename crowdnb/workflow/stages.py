@@ -17,7 +17,9 @@ It declares, where a reader can see it:
   ``sweeps``     parameters that name a sweep file whose aggregated results it shows;
   ``ranges``     allowed values, checked before the stage starts
                  (``{"epochs": ">= 1", "test_fraction": "0 < x < 1",
-                 "source": "synthetic | folder"}``);
+                 "source": "synthetic | folder"}``), or a library registry's names
+                 (``"freq_scale": "in crowdnb.config.FREQ_SCALES"``: a new entry there
+                 is allowed without editing the notebook);
   ``threads``    the most CPU threads it can use (default 1).
 
 Parameters resolve from, in increasing precedence: the notebook's defaults,
@@ -281,11 +283,25 @@ _OPERATORS = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b,
               "<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
 
 
+def _registry_choices(spec: str, name: str) -> list[str]:
+    """The names of the registry ``in <module>.<NAME>`` names (a mapping or a sequence)."""
+    import importlib
+
+    module, _, attribute = spec.removeprefix("in ").strip().rpartition(".")
+    try:
+        return [str(c) for c in getattr(importlib.import_module(module), attribute)]
+    except (ImportError, AttributeError, ValueError, TypeError):
+        raise DataError(f"{name}: range {spec!r} names no registry (use 'in package.module.NAME')") \
+            from None
+
+
 def _check_range(value: Any, param: Parameter, *, where: str) -> None:
-    """``value`` against the declared range: ``>= 1``, ``0 < x < 1`` or ``a | b | c``."""
+    """``value`` against the declared range: ``>= 1``, ``0 < x < 1``, ``a | b | c``
+    or ``in crowdnb.module.REGISTRY`` (one of its names)."""
     spec = param.range.strip()
-    if "|" in spec:
-        choices = [c.strip() for c in spec.split("|")]
+    if spec.startswith("in ") or "|" in spec:
+        choices = (_registry_choices(spec, param.name) if spec.startswith("in ")
+                   else [c.strip() for c in spec.split("|")])
         if str(value) not in choices:
             raise ParameterError(f"{where}: parameter {param.name!r} must be one of "
                                  f"{', '.join(choices)}, got {value!r}")
@@ -298,7 +314,7 @@ def _check_range(value: Any, param: Parameter, *, where: str) -> None:
         tests += [(low_op, float(match.group(1))), (match.group(3), float(match.group(4)))]
     else:
         raise DataError(f"{param.name}: range {spec!r} is not understood "
-                        "(use '>= 1', '0 < x < 1' or 'a | b')")
+                        "(use '>= 1', '0 < x < 1', 'a | b' or 'in package.module.NAME')")
     number = float(value)
     if math.isnan(number) or not all(_OPERATORS[op](number, bound) for op, bound in tests):
         text = spec if "x" in spec else f"{spec}"
