@@ -73,6 +73,7 @@ ABLATIONS: dict[str, Ablation] = {
     "erb": Ablation("frequency scale", "ERB", "freq_scale", "erb"),
     "log": Ablation("frequency scale", "log", "freq_scale", "log"),
     "linear": Ablation("frequency scale", "linear (Hz)", "freq_scale", "linear"),
+    "cqt": Ablation("frequency scale", "constant-Q transform", "freq_scale", "cqt"),
     "grey": Ablation("colormap", "grey", "colormap", "gray"),
     "viridis": Ablation("colormap", "viridis", "colormap", "viridis"),
     "per_image_db": Ablation("dB range", "per-image range", "db_scaling", "per_image"),

@@ -59,6 +59,8 @@ FREQ_SCALES = {
     "erb": "ERB-rate (Glasberg and Moore 1990: 21.4 log10(1 + 0.00437 f))",
     "log": "logarithmic (log10 f: equal ratios, a constant-Q axis)",
     "linear": "linear (Hz: every band equally wide)",
+    "cqt": "constant-Q transform (librosa.cqt: log-spaced bins, each analysed over a window of "
+           "a fixed number of its periods)",
 }
 
 #: How the dB values are mapped to colours.

@@ -17,6 +17,7 @@ Functions
 block_spectrum     block -> [n_bands, n_frames] dB: the one entry every caller uses
                    (it dispatches on ``SpectrogramConfig.freq_scale``: see TRANSFORMS)
 mel_psd_db         block -> [n_mels, n_frames] dB re 1/Hz (the filterbank scales)
+cqt_db             block -> [n_mels, n_frames] dB (the constant-Q transform)
 to_image           dB grid -> [257, 259, 3] uint8 (resize, clip, quantise, colour)
 render_image       dB grid -> [227, 227, 3] uint8 (to_image + AlexNet resize)
 spectrogram_image  block -> [227, 227, 3] uint8 (the whole chain, one config)
@@ -44,6 +45,7 @@ __all__ = [
     "block_spectrum",
     "TRANSFORMS",
     "mel_psd_db",
+    "cqt_db",
     "to_image",
     "spectrogram_image",
     "render_image",
@@ -107,7 +109,7 @@ def hz_to_scale(f_hz: np.ndarray | float, freq_scale: str = "mel") -> np.ndarray
         return np.where(z < 2.0, z + 0.15 * (2.0 - z), np.where(z > 20.1, z + 0.22 * (z - 20.1), z))
     if scale == "erb":
         return 21.4 * np.log10(1.0 + 0.00437 * f)
-    if scale == "log":
+    if scale in ("log", "cqt"):  # the constant-Q transform's bins are log-spaced
         return np.log10(f)
     return f
 
@@ -123,7 +125,7 @@ def scale_to_hz(position: np.ndarray | float, freq_scale: str = "mel") -> np.nda
         return 1960.0 * (z + 0.53) / (26.28 - z)
     if scale == "erb":
         return (10.0 ** (v / 21.4) - 1.0) / 0.00437
-    if scale == "log":
+    if scale in ("log", "cqt"):
         return 10.0 ** v
     return v
 
@@ -380,6 +382,42 @@ def mel_psd_db(
 #: representation is one function, one entry here and its name in
 #: :data:`crowdnb.config.FREQ_SCALES` (see the book's "Extending the study").
 TRANSFORMS: dict[str, Callable[[np.ndarray, int, SpectrogramConfig], np.ndarray]] = {}
+
+
+def cqt_db(block: np.ndarray, sr: int, spectrogram: SpectrogramConfig = _MEL) -> np.ndarray:
+    """The constant-Q transform of a block (``freq_scale="cqt"``), in dB on the PSD's footing.
+
+    ``n_mels`` bins from ``max(fmin, 32.7 Hz)`` (C1) to below ``min(fmax, sr / 2)``,
+    as many per octave as fill that range; each bin is analysed over a window of a
+    fixed number of its own periods (long at low frequencies, short at high ones),
+    unlike the STFT's one 400-sample window. Frames every ``frame_hop_s`` rounded
+    to a multiple of the 2^(octaves - 1) samples librosa's octave-by-octave
+    downsampling needs. With librosa's ``scale=True`` a white noise's power is
+    flat across bins, at about its variance; ``10 log10(2 |C|^2 / sr)`` puts it
+    about 2 dB above :func:`mel_psd_db`'s ``10 log10(2 sigma^2 / sr)`` (the median
+    bin; the lowest bins, with few of their long windows in a 2 s block, scatter
+    by a few dB), so the paper's fixed dB range keeps its meaning.
+
+    Returns
+    -------
+    S_db : np.ndarray [shape=(n_mels, n_frames), dtype=float32]
+        Row 0 the lowest bin.
+    """
+    import librosa
+
+    fmin = max(spectrogram.fmin, 32.70)
+    top = min(spectrogram.fmax, 0.95 * sr / 2)
+    octaves = math.log2(top / fmin)
+    per_octave = math.ceil(spectrogram.n_mels / octaves)
+    step = 2 ** max(math.ceil(spectrogram.n_mels / per_octave) - 1, 0)
+    hop = max(step, step * round(hop_length(sr, spectrogram.frame_hop_s) / step))
+    C = librosa.cqt(np.asarray(block, dtype=np.float32), sr=sr, hop_length=hop, fmin=fmin,
+                    n_bins=spectrogram.n_mels, bins_per_octave=per_octave, scale=True)
+    power = np.maximum(2.0 * np.abs(C) ** 2 / sr, _DENSITY_FLOOR)
+    return np.ascontiguousarray(10.0 * np.log10(power), dtype=np.float32)
+
+
+TRANSFORMS["cqt"] = cqt_db
 
 
 def block_spectrum(block: np.ndarray, sr: int, *,

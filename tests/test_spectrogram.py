@@ -414,3 +414,24 @@ def test_block_spectrum_is_the_filterbank_psd_unless_a_transform_is_registered(m
     monkeypatch.setitem(sg.TRANSFORMS, "log", lambda b, sr, c: np.full((3, 4), -50.0, np.float32))
     assert sg.block_spectrum(block, 16000, spectrogram=SpectrogramConfig(freq_scale="log")).shape == (3, 4)
     assert sg.block_spectrum(block, 16000).shape[0] == SpectrogramConfig().n_mels
+
+
+def test_constant_q_white_noise_reads_the_psd_level_in_every_bin():
+    # freq_scale="cqt" goes through block_spectrum like every representation; a white noise
+    # of variance sigma^2 has a PSD of 2 sigma^2 / fs: the CQT reads it about 2 dB above that
+    # (the median bin), so the paper's fixed dB range keeps its meaning. The lowest bins hold
+    # only a few of their long windows in a 2 s block: they scatter by a few dB.
+    from crowdnb.config import SpectrogramConfig
+    from crowdnb.spectrogram import block_spectrum
+
+    sr, sigma = 44100, 0.01
+    noise = (sigma * np.random.default_rng(3).standard_normal(2 * sr)).astype(np.float32)
+    S = block_spectrum(noise, sr, spectrogram=SpectrogramConfig(freq_scale="cqt"))
+    assert S.shape[0] == SpectrogramConfig().n_mels and S.dtype == np.float32
+    expected = 10 * np.log10(2 * sigma**2 / sr)
+    level = 10 * np.log10((10 ** (S.astype(np.float64) / 10)).mean(axis=1))  # mean power per bin
+    assert abs(np.median(level) - expected) < 2.5
+    assert np.all(np.abs(level - expected) < 6.0)
+    assert np.all(np.abs(level[len(level) // 4:] - expected) < 3.0)  # above ~150 Hz
+    picture = spectrogram_image(noise, sr, config=PreprocessConfig.from_flat(freq_scale="cqt"))
+    assert picture.shape == (227, 227, 3)
