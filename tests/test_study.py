@@ -89,6 +89,14 @@ def test_parameter_files_name_only_declared_parameters():
         assert set(resolved) == set(STAGES)
 
 
+def test_the_readme_draws_the_pipeline_the_notebooks_declare():
+    from crowdnb.workflow.stages import stage_mermaid
+
+    drawn = stage_mermaid(discover_stages(NOTEBOOKS))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"```mermaid\n{drawn}```" in readme, "paste into README.md:\n" + drawn
+
+
 def test_a_range_can_name_a_library_registry():
     # Chapter 2's freq_scale is checked against crowdnb.config.FREQ_SCALES itself, so a
     # representation added there is accepted without editing the notebook.

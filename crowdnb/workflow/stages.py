@@ -19,7 +19,8 @@ It declares, where a reader can see it:
                  (``{"epochs": ">= 1", "test_fraction": "0 < x < 1",
                  "source": "synthetic | folder"}``), or a library registry's names
                  (``"freq_scale": "in crowdnb.config.FREQ_SCALES"``: a new entry there
-                 is allowed without editing the notebook);
+                 is allowed without editing the notebook; the module must import
+                 without torch, as planning a run imports it);
   ``threads``    the most CPU threads it can use (default 1).
 
 Parameters resolve from, in increasing precedence: the notebook's defaults,
@@ -230,6 +231,24 @@ def stage_table(stages: Sequence[Stage]) -> "pd.DataFrame":
                           "writes": ", ".join(("summary.json",) + s.outputs),
                           "parameters": ", ".join(p for p in s.parameters if p != "run_dir"),
                           "depth": depth[s.name]} for s in stages])
+
+
+def stage_mermaid(stages: Sequence[Stage]) -> str:
+    """The pipeline as a Mermaid flowchart (the README's drawing), from the same declarations.
+
+    One node per stage (its name) in run order, and an arrow from each upstream
+    stage to the stage that reads it, except where a longer path of arrows
+    already leads there (the transitive reduction: the order is the same, the
+    drawing readable). GitHub draws it where the README shows.
+    """
+    reach: dict[str, set[str]] = {}  # every stage a stage waits for, directly or not
+    for stage in stages:  # run order: upstream stages come first
+        reach[stage.name] = set(stage.upstream).union(*(reach[u] for u in stage.upstream))
+    lines = ["flowchart LR"]
+    lines += [f"    {s.name}[{s.name}]" for s in stages]
+    lines += [f"    {u} --> {s.name}" for s in stages for u in s.upstream
+              if not any(u in reach[other] for other in s.upstream if other != u)]
+    return "\n".join(lines) + "\n"
 
 
 def _in_dependency_order(stages: list[Stage], notebooks_dir: Path) -> list[Stage]:
