@@ -18,6 +18,10 @@ spectral density as the images (:class:`crowdnb.config.PreprocessConfig`), and
 give predictions in :func:`crowdnb.evaluation.evaluate_predictions`'s form, so
 that their metrics have the same chance levels, balanced accuracy, degeneracy
 flag and intervals as the networks'.
+
+The chapter itself is three calls: :func:`chapter_baselines` (every method on
+the chapters' splits), :func:`chapter_tests` (its Holm-adjusted family of
+tests) and :func:`chapter_findings` (its sentences).
 """
 
 from __future__ import annotations
@@ -46,6 +50,12 @@ __all__ = [
     "run_baselines",
     "predictions_table",
     "output_spread",
+    "PAIRED",
+    "network_method",
+    "predictions_file",
+    "chapter_baselines",
+    "chapter_tests",
+    "chapter_findings",
 ]
 
 N_MFCC = 20
@@ -259,3 +269,120 @@ def run_baselines(folds: Sequence[tuple[pd.DataFrame, pd.DataFrame]], spectra: M
                            n_test=len(test), seed=seed)
             out[name].append(predictions_table(test, probs, classes).assign(fold=i))
     return {name: pd.concat(tables, ignore_index=True) for name, tables in out.items()}
+
+
+# ---------------------------------------------------------------------------
+# The baselines chapter: every method on the chapters' own splits, and its tests
+
+#: The two baselines chapter 8 tests the chapters' network against, block for block.
+PAIRED = ("MFCC statistics + logistic regression", "small CNN on the log-mel matrix")
+
+
+def network_method(metrics: Mapping[str, Any]) -> str:
+    """How the baselines table names a chapter's network (from its metrics)."""
+    if metrics["pretrained"]:
+        title = metrics["weights_info"].get("title", "AlexNet")
+        return f"{title}, pretrained, paper recipe (the paper's method)"
+    if metrics["params"].get("recipe") == "from scratch":
+        return "AlexNet, random init., from-scratch recipe"
+    return "AlexNet, random init., paper recipe"
+
+
+def predictions_file(out: str | os.PathLike, key: str, method: str) -> Path:
+    """Where the baselines chapter writes a method's predictions for one experiment."""
+    return Path(out) / key / f"{method.split()[0].lower()}_predictions.csv"
+
+
+def chapter_baselines(run_dir: str | os.PathLike, out: str | os.PathLike, *,
+                      methods: Mapping[str, Callable[..., np.ndarray]] = BASELINES,
+                      seed: int = 0) -> pd.DataFrame:
+    """Every method of ``methods`` on each main experiment's own training and test blocks.
+
+    For each task, the blocks of its experiments' splits and folds get their
+    log-mel matrices once (:func:`block_log_mels`, with the chapter's
+    preprocessing); each method's pooled predictions are written to
+    :func:`predictions_file` and evaluated like the networks'.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per experiment and method (the chapters' network last in each
+        experiment): ``experiment``, ``key``, ``method`` and
+        :func:`crowdnb.experiments.score_numbers`' columns.
+    """
+    from .clips import read_clips
+    from .evaluation import evaluate_predictions
+    from .experiments import EXPERIMENTS, metrics_path, score_numbers
+    from .files import read_json, write_table
+    from .workflow import stageio
+
+    main = [e for e in EXPERIMENTS.values() if not e.optional]
+    metrics = {e.key: read_json(metrics_path(run_dir, e)) for e in main}
+    rows = []
+    for task in ("emotions", "football"):
+        experiments = [e for e in main if e.task == task]
+        folds = {e.key: study_splits(metrics_path(run_dir, e).parent) for e in experiments}
+        blocks = pd.concat([t for f in folds.values() for pair in f for t in pair]).drop_duplicates(
+            "block_id")
+        clips = read_clips(stageio.collection_folder(run_dir, task))
+        config = PreprocessConfig.from_dict(metrics[experiments[0].key]["preprocessing"],
+                                            where="metrics")
+        spectra = dict(zip(blocks["block_id"].astype(str), block_log_mels(clips, blocks, config=config)))
+        for e in experiments:
+            classes = metrics[e.key]["classes"]
+            for name, predictions in run_baselines(folds[e.key], spectra, classes, seed=seed,
+                                                   methods=methods).items():
+                write_table(predictions_file(out, e.key, name), predictions)
+                evaluated = evaluate_predictions(predictions, classes, seed=seed,
+                                                 train_labels=folds[e.key][0][0]["label"])
+                rows.append({"experiment": e.title, "key": e.key, "method": name,
+                             **score_numbers(evaluated)})
+            rows.append({"experiment": e.title, "key": e.key, "method": network_method(metrics[e.key]),
+                         **score_numbers(metrics[e.key])})
+    return pd.DataFrame(rows)
+
+
+def chapter_tests(table: pd.DataFrame, run_dir: str | os.PathLike, out: str | os.PathLike, *,
+                  seed: int = 0) -> dict[tuple[str, str], dict[str, Any]]:
+    """The baselines chapter's family of tests, Holm-adjusted together.
+
+    For each main experiment: MFCC + logistic regression against chance
+    (``(key, "mfcc")``: its score numbers), and the chapters' network against
+    each of :data:`PAIRED` on the same test blocks (``(key, method)``: a
+    :func:`crowdnb.experiments.paired_effect`). Each gets ``p_holm`` and
+    ``holm_m`` (the family's size).
+    """
+    from .experiments import EXPERIMENTS, metrics_path, paired_effect
+    from .significance import holm
+
+    tests: dict[tuple[str, str], dict[str, Any]] = {}
+    for e in (e for e in EXPERIMENTS.values() if not e.optional):
+        here = table[table["key"] == e.key].set_index("method")
+        tests[e.key, "mfcc"] = dict(here.loc[PAIRED[0]])
+        network = read_table(metrics_path(run_dir, e).with_name("predictions.csv"))
+        for name in PAIRED:
+            tests[e.key, name] = paired_effect(network, read_table(predictions_file(out, e.key, name)),
+                                               seed=seed)
+    raw = [t["p_above_chance"] if what == "mfcc" else t["p"] for (_, what), t in tests.items()]
+    for t, p in zip(tests.values(), holm(raw)):
+        t.update(p_holm=p, holm_m=len(raw))
+    return tests
+
+
+def chapter_findings(tests: Mapping[tuple[str, str], Mapping[str, Any]],
+                     metrics: Mapping[str, Mapping[str, Any]]) -> str:
+    """The baselines chapter's findings, one Markdown item per main experiment, from its tests."""
+    from .experiments import EXPERIMENTS
+    from .report import paired_comparison, verdict
+
+    findings = []
+    for e in (e for e in EXPERIMENTS.values() if not e.optional):
+        name = network_method(metrics[e.key]).split(",")[0]
+        findings.append(f"- **{e.title[0].upper() + e.title[1:]}**. "
+                        + verdict(tests[e.key, "mfcc"], name="MFCC + logistic regression") + " "
+                        + paired_comparison(tests[e.key, PAIRED[0]],
+                                            first_name=f"{name} (chapters 4-6)",
+                                            second_name="MFCC + logistic regression") + " "
+                        + paired_comparison(tests[e.key, PAIRED[1]], first_name=f"{name}",
+                                            second_name="the small log-mel CNN"))
+    return "\n".join(findings) + "\n"
