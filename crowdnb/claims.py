@@ -18,7 +18,8 @@ that a reader (and a test) can check them:
 - every p-value of the table is Holm-adjusted over the table's tests.
 
 :func:`gather_evidence` reads a run; :func:`claim_table` applies the rules;
-:func:`claims_paragraph` words the table for the introduction.
+:func:`claims_paragraph` words the table for the introduction;
+:func:`results_findings` words the results chapter's findings.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from .files import read_json, read_table
 from .significance import LEVEL, format_p as _p, holm
 
 __all__ = ["VERDICTS", "Claim", "CLAIMS", "SLIGHTLY", "gather_evidence", "claim_table",
-           "claims_paragraph"]
+           "claims_paragraph", "results_findings"]
 
 #: The verdicts a claim can get.
 VERDICTS = ("reproduced", "not reproduced", "matches only numerically", "not testable here")
@@ -380,3 +381,67 @@ def claims_paragraph(table: pd.DataFrame) -> str:
             lists.append(f"**{v[0].upper() + v[1:]}**: " + "; ".join(names))
     return (f"Of the paper's {len(table)} claims this run judges, "
             + ", ".join(parts) + ". " + ". ".join(lists) + ".")
+
+
+def results_findings(table: pd.DataFrame, evidence: Mapping[str, Any],
+                     metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """The results chapter's sentences, each chosen by this run's numbers.
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        :func:`crowdnb.experiments.results_table` of the run.
+    evidence : mapping
+        :func:`gather_evidence` of the run (its Holm-adjusted p-values).
+    metrics : mapping
+        Each experiment's metrics that ran, by key.
+
+    Returns
+    -------
+    dict
+        ``findings`` (a Markdown item per experiment: its accuracy, the paper's
+        value and the verdict of its test; the guard gap's effect where it ran;
+        random against clip split per task), ``leak_text`` and ``balance_text``.
+    """
+    from .report import comparison, guard_gap_sentence, verdict
+
+    m = len(evidence["p_holm"])
+    numbers = table.set_index("key").to_dict("index")
+    for key, row in numbers.items():
+        if f"{key} above chance" in evidence["p_holm"]:
+            row.update(p_holm=evidence["p_holm"][f"{key} above chance"], holm_m=m)
+    findings = []
+    for row in table.to_dict("records"):
+        experiment = EXPERIMENTS[row["key"]]
+        paper = (f"the paper: {row['paper']:g}" if row["paper"] == row["paper"]
+                 else f"the paper: \"{experiment.paper_says}\"")
+        findings.append(f"- **{row['experiment'][0].upper() + row['experiment'][1:]}**: accuracy "
+                        f"{row['accuracy']:.3f}; {paper}. "
+                        + verdict(numbers[row["key"]], name="Its network",
+                                  interval="event" if experiment.protocol == "clip" else "clip"))
+    guard = EXPERIMENTS["emotions_random_guard"]
+    if guard.key in metrics:
+        effect = {**evidence["guard_gap"], "p_holm": evidence["p_holm"]["guard gap"], "holm_m": m}
+        findings.append("- **What the random split's leakage is worth** (chapter 4): "
+                        + guard_gap_sentence(
+                            effect, numbers["emotions_random"], numbers[guard.key],
+                            dropped=metrics[guard.key]["protocol"]["guard_gap"]["train_blocks_dropped"],
+                            trained=numbers["emotions_random"]["n_train"]))
+        leak_text = ("The guard-gap network of chapter 4 measures the first part directly, on the "
+                     "same test blocks; see its line above.")
+    else:
+        leak_text = ("This run did not train the guard-gap network of chapter 4 (guard_gap: false), "
+                     "which would measure the first part directly.")
+    for task in ("emotions", "goal"):
+        findings.append(f"- **{task.replace('goal', 'Goal / no goal').replace('emotions', 'Emotions')}, "
+                        "random split against clip split**: "
+                        + comparison(numbers[f"{task}_random"], numbers[f"{task}_clip"],
+                                     first_name="the random split", second_name="the clip split"))
+    balanced = bool((table["chance_constant"] - table["chance_balanced"]).abs().max() < 0.01)
+    balance_text = (
+        "In this run every test set was balanced in blocks, so accuracy and balanced accuracy nearly "
+        "coincide and a constant answer scores 1/K in both." if balanced else
+        "In this run some test sets have unequal classes (the constant-chance column differs from 1/K "
+        "there), so a constant answer can score well above 1/K in accuracy.")
+    return {"findings": "\n".join(findings) + "\n", "leak_text": leak_text,
+            "balance_text": balance_text}
