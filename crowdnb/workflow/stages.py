@@ -33,6 +33,7 @@ works). Values are checked against the literal's type and the declared range.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import os
 import re
@@ -121,12 +122,19 @@ class StageValues:
 
 
 def _read_notebook(path: Path):
-    import nbformat
-
     try:
-        return nbformat.read(path, as_version=4)
+        return _parsed_notebook(Path(path), Path(path).stat().st_mtime_ns)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read notebook ({exc})") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_notebook(path: Path, mtime_ns: int):
+    """A notebook, read once per process and version (discovery and the code inputs both
+    read every stage's notebook); callers only read it."""
+    import nbformat
+
+    return nbformat.read(path, as_version=4)
 
 
 def _inspect(path: Path, ranges: Mapping[str, str]) -> dict[str, Parameter]:
@@ -607,7 +615,17 @@ def code_files(notebook: str | os.PathLike, package_dir: str | os.PathLike) -> l
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         parents = [".".join(name.split(".")[:i]) for i in range(1, len(name.split(".")))]
         pending.update(p for p in parents if p not in seen)
-        pending.update(n for n in _imported_modules(ast.parse(path.read_text(encoding="utf-8")),
-                                                    package)
+        pending.update(n for n in _file_imports(path, package, path.stat().st_mtime_ns)
                        if n.split(".")[0] == top and n not in seen)
     return sorted(set(seen.values()))
+
+
+@functools.lru_cache(maxsize=None)
+def _file_imports(path: Path, package: str, mtime_ns: int) -> frozenset[str]:
+    """:func:`_imported_modules` of a source file, parsed once per process and version.
+
+    Every stage's notebook imports much the same modules: planning a run
+    follows them for each stage, and a file is read again only when it changed
+    (``mtime_ns`` is part of the key).
+    """
+    return frozenset(_imported_modules(ast.parse(path.read_text(encoding="utf-8")), package))
