@@ -13,6 +13,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.crowdnb-installed
 PARAMS ?= params/default.yaml
 PYTEST_ARGS ?=
+# Test workers (pytest-xdist): one per core; the smoke study starts first on one
+# of them and the other tests share the rest (worksteal evens out the ends).
+TEST_WORKERS ?= auto
 
 .PHONY: book study html test bench help audioset
 
@@ -53,7 +56,7 @@ audioset: book
 
 # pytest exits 5 when it collects no tests: that is a failure here, not a pass.
 test: $(STAMP)
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status
 
