@@ -46,6 +46,9 @@ def rumble_and_hiss_clips(root: Path, *, seconds: float = 4.0) -> pd.DataFrame:
 
 
 def pytest_collection_modifyitems(config, items):
+    # The smoke study (marked slow: minutes) starts first, so that under make test's
+    # workers (pytest-xdist) the other tests run beside it instead of after it.
+    items.sort(key=lambda item: "slow" not in item.keywords)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False here)")
