@@ -1,9 +1,11 @@
 """The study's pipeline on Snakemake: what reruns, locks, interruptions, sweeps.
 
-The project here is a throwaway one written by the test: four tiny notebooks
-(``a_source`` -> ``b_middle`` -> ``c_end``, and ``d_side`` beside them) with the
-project's real ``Snakefile``. Which jobs ran is what ``crowdnb run`` returns
-(the stage records it updated); what they computed is in their summaries.
+The project here is a throwaway one (``conftest.make_project``): four tiny
+notebooks (``a_source`` -> ``b_middle`` -> ``c_end``, and ``d_side`` beside
+them) with the project's real ``Snakefile``. Which jobs ran is what ``crowdnb
+run`` returns (the stage records it updated); what they computed is in their
+summaries. Tests that run stages start from a copy of one finished run
+(``finished``, or ``finished_pair`` cut to ``a_source`` -> ``b_middle``).
 """
 
 from __future__ import annotations
@@ -14,11 +16,24 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import (
+    ROOT,
+    drop_stages,
+    make_project,
+    release_stage,
+    run_stages,
+    stage_values,
+    stages_that_would_run,
+    start_run,
+    wait_for_last_cell,
+    wait_for_start,
+    wait_for_unlock,
+    write_stage_notebook,
+)
+from conftest import WORKFLOW_PARAMETERS as PARAMETERS
 
 from crowdnb.errors import DataError, ParameterError
 from crowdnb.workflow.plan import load_sweep
@@ -31,99 +46,6 @@ from crowdnb.workflow.stages import (
     resolve_parameters,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-PARAMETERS = {
-    "a_source": 'run_dir: str = "../runs/test"  # the run directory\n'
-                'seed: int = 0  # random seed\n'
-                'n: int = 2  # how many values to write\n',
-    "b_middle": 'run_dir: str = "../runs/test"  # the run directory\n'
-                'seed: int = 0  # random seed\n'
-                'scale: float = 1.0  # multiplies the values\n'
-                'label: str = "x"  # a name\n'
-                'stop: bool = False  # raise before finishing\n'
-                'sleep_s: float = 0.0  # wait before finishing, s\n',
-    "c_end": 'run_dir: str = "../runs/test"  # the run directory\n',
-    "d_side": 'run_dir: str = "../runs/test"  # the run directory\n'
-              'n: int = 2  # also declared by a_source\n'
-              'data_path: str = ""  # a file or folder whose files are counted\n',
-}
-METADATA = {
-    "a_source": {"upstream": [], "ranges": {"n": ">= 1"}},
-    "b_middle": {"upstream": ["a_source"], "outputs": ["model.pt"],
-                 "ranges": {"scale": "0 < x < 100", "label": "x | y | 2024"}},
-    "c_end": {"upstream": ["b_middle"]},
-    "d_side": {"upstream": ["a_source"], "inputs": {"data_path": "path"}},
-}
-BODY = {
-    "a_source": "values = list(range(n))",
-    "b_middle": (
-        "import time\nfrom crowdnb import splits  # a library module this stage depends on\n"
-        "a = stageio.read_summary(run_dir, 'a_source')\n"
-        "time.sleep(sleep_s)\n"
-        "if stop:\n    raise RuntimeError('stopped on purpose')\n"
-        "values = [v * scale for v in a['values']]\n"
-        "(stageio.stage_dir(run_dir, 'b_middle') / 'model.pt').write_text(str(values))"
-    ),
-    "c_end": "values = stageio.read_summary(run_dir, 'b_middle')['values']",
-    "d_side": (
-        "from pathlib import Path\nfrom crowdnb import clips\n"
-        "p = Path(data_path) if data_path else None\n"
-        "files = (1 if p.is_file() else len(list(p.rglob('*')))) if p else 0\n"
-        "values = stageio.read_summary(run_dir, 'a_source')['values'][:n] + [files]"
-    ),
-}
-
-
-def _write_notebook(folder: Path, name: str, *, extra: str = "") -> Path:
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell(PARAMETERS[name])
-    params.metadata["tags"] = ["parameters"]
-    body = (f"from crowdnb.workflow import stageio\n{BODY[name]}\n"
-            f"stageio.write_summary(run_dir, '{name}', {{'values': values}})\n{extra}")
-    nb.cells = [nbformat.v4.new_markdown_cell(f"# {name}"), params, nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    nb.metadata["crowdnb"] = METADATA[name]
-    path = folder / f"{name}.ipynb"
-    nbformat.write(nb, path)
-    return path
-
-
-def _make_project(root: Path) -> Path:
-    (root / "notebooks").mkdir(parents=True)
-    (root / "params").mkdir()
-    (root / "_config.yml").write_text("title: test\n")
-    shutil.copyfile(ROOT / "Snakefile", root / "Snakefile")
-    for name in PARAMETERS:
-        _write_notebook(root / "notebooks", name)
-    return root
-
-
-def _run(project: Path, **kwargs):
-    outcome = run_study(project=project, quiet=True, **kwargs)
-    return sorted(stage for _, stage in outcome["executed"])
-
-
-def _values(project: Path, stage: str, run: str = "default"):
-    return json.loads((project / "runs" / run / stage / "summary.json").read_text())["values"]
-
-
-@pytest.fixture(scope="module")
-def _finished(tmp_path_factory):
-    # One complete run, copied by each test that starts from it: every job
-    # starts a kernel (a second or two).
-    project = _make_project(tmp_path_factory.mktemp("finished") / "project")
-    executed = _run(project)
-    return project, executed
-
-
-@pytest.fixture
-def finished(_finished, tmp_path):
-    source, executed = _finished
-    project = tmp_path / "project"
-    shutil.copytree(source, project, symlinks=True)
-    return project, executed
-
 
 # ---------------------------------------------------------------------------
 # Stages and parameters (no kernel)
@@ -131,7 +53,7 @@ def finished(_finished, tmp_path):
 
 @pytest.fixture
 def stages(tmp_path):
-    return discover_stages(_make_project(tmp_path / "p") / "notebooks")
+    return discover_stages(make_project(tmp_path / "p") / "notebooks")
 
 
 def test_parse_override_splits_scope_name_and_value():
@@ -219,7 +141,7 @@ def test_parameter_file_sections_extends_and_unknown_names(stages, tmp_path):
 
 
 def test_stages_come_in_dependency_order_not_name_order(tmp_path):
-    project = _make_project(tmp_path / "p")
+    project = make_project(tmp_path / "p")
 
     def declare(name, upstream):
         path = project / "notebooks" / f"{name}.ipynb"
@@ -240,7 +162,7 @@ def test_stages_come_in_dependency_order_not_name_order(tmp_path):
 
 
 def test_code_inputs_follow_imports_through_the_package(tmp_path):
-    project = _make_project(tmp_path / "p")
+    project = make_project(tmp_path / "p")
     package = ROOT / "crowdnb"
     b = {p.relative_to(package).as_posix() for p in code_files(project / "notebooks" / "b_middle.ipynb", package)}
     d = {p.relative_to(package).as_posix() for p in code_files(project / "notebooks" / "d_side.ipynb", package)}
@@ -276,36 +198,41 @@ def test_sweep_file_expands_points_and_grid(tmp_path):
 def test_second_run_and_default_values_execute_nothing(finished):
     project, first = finished
     assert first == sorted(PARAMETERS)
-    assert _values(project, "c_end") == [0.0, 1.0]
+    assert stage_values(project, "c_end") == [0.0, 1.0]
     assert (project / "book" / "executed" / "c_end.ipynb").is_file()
     record = json.loads((project / "runs" / "default" / "b_middle" / "_stage.json").read_text())
     assert record["duration_s"] > 0 and record["parameters"]["scale"] == 1.0
-    assert _run(project) == []
-    assert _run(project, overrides=["scale=1.0", "n=2"]) == []  # the values they had
+    assert run_stages(project) == []
+    assert run_stages(project, overrides=["scale=1.0", "n=2"]) == []  # the values they had
 
 
 def test_changed_parameter_reruns_that_stage_and_downstream_only(finished):
     project, _ = finished
-    assert _run(project, overrides=["scale=2"]) == ["b_middle", "c_end"]
-    assert _values(project, "c_end") == [0.0, 2.0]
+    assert run_stages(project, overrides=["scale=2"]) == ["b_middle", "c_end"]
+    assert stage_values(project, "c_end") == [0.0, 2.0]
     record = json.loads((project / "runs" / "default" / "b_middle" / "_stage.json").read_text())
     assert record["set"] == ["scale"]
-    _write_notebook(project / "notebooks", "d_side", extra="# a comment\n")
-    assert _run(project, overrides=["scale=2"]) == ["d_side"]
+    write_stage_notebook(project / "notebooks", "d_side", extra="# a comment\n")
+    # (a dry run decides as a run does; the last change needs no execution to show)
+    assert stages_that_would_run(project, overrides=["scale=2"]) == ["d_side"]
 
 
 def test_editing_a_library_file_reruns_the_stages_that_import_it(finished):
-    project, _ = finished
+    # b_middle imports crowdnb.splits; a_source and d_side (crowdnb.clips) do not.
+    # (c_end, downstream of b_middle, is left out: it would only rerun after it.)
+    project = drop_stages(finished[0], ["c_end"])
     source = ROOT / "crowdnb" / "splits.py"
     original = source.read_bytes()
+    os.utime(source)  # touched, not changed: its checksum is the one recorded
+    assert run_stages(project) == []
     try:
         source.write_bytes(original + b"\n# an edit\n")
-        assert _run(project) == ["b_middle", "c_end"]
+        assert run_stages(project) == ["b_middle"]
     finally:
         source.write_bytes(original)
-    assert _run(project) == ["b_middle", "c_end"]  # the edit undone is a change again
-    os.utime(source)  # touched, not changed: its checksum is the one recorded
-    assert _run(project) == []
+    # the edit undone is a change again (a dry run decides as a run does, and
+    # executes nothing: the job would only repeat the one above)
+    assert stages_that_would_run(project) == ["b_middle"]
 
 
 def test_files_read_from_outside_the_run_are_inputs(finished, tmp_path):
@@ -313,14 +240,15 @@ def test_files_read_from_outside_the_run_are_inputs(finished, tmp_path):
     data = tmp_path / "recordings"
     data.mkdir()
     (data / "manifest.csv").write_text("url,label\n")
-    assert _run(project, overrides=[f"data_path={data}"]) == ["d_side"]
+    assert run_stages(project, overrides=[f"data_path={data}"]) == ["d_side"]
     (data / "two.wav").write_bytes(b"2")  # a new file in a folder source
-    assert _run(project, overrides=[f"data_path={data}"]) == ["d_side"]
-    assert _values(project, "d_side")[-1] == 2
+    assert run_stages(project, overrides=[f"data_path={data}"]) == ["d_side"]
+    assert stage_values(project, "d_side")[-1] == 2
     (data / "manifest.csv").write_text("url,label\nhttp://127.0.0.1/x.wav,joy\n")  # edited in place
-    assert _run(project, overrides=[f"data_path={data}"]) == ["d_side"]
+    # (a dry run decides as a run does; the last change needs no execution to show)
+    assert stages_that_would_run(project, overrides=[f"data_path={data}"]) == ["d_side"]
     with pytest.raises(ParameterError, match="'data_path'.*does not exist"):
-        _run(project, overrides=[f"data_path={tmp_path / 'nowhere'}"])
+        run_stages(project, overrides=[f"data_path={tmp_path / 'nowhere'}"])
 
 
 def test_the_audio_a_csv_list_names_are_inputs_too(finished, tmp_path):
@@ -330,19 +258,21 @@ def test_the_audio_a_csv_list_names_are_inputs_too(finished, tmp_path):
     (data / "audio" / "one.wav").write_bytes(b"1")
     (data / "list.csv").write_text("file,label\naudio/one.wav,joy\nhttp://127.0.0.1/x.wav,joy\n")
     override = [f"data_path={data / 'list.csv'}"]
-    assert _run(project, overrides=override) == ["d_side"]
-    assert _run(project, overrides=override) == []
-    (data / "audio" / "one.wav").write_bytes(b"one, edited")  # a listed file changed in place
-    assert _run(project, overrides=override) == ["d_side"]
+    assert run_stages(project, overrides=override) == ["d_side"]
+    assert run_stages(project, overrides=override) == []
     (data / "audio" / "other.wav").write_bytes(b"2")  # not in the list: not an input
-    assert _run(project, overrides=override) == []
+    assert run_stages(project, overrides=override) == []
+    (data / "audio" / "one.wav").write_bytes(b"one, edited")  # a listed file changed in place
+    # (a dry run decides as a run does; the last change needs no execution to show)
+    assert stages_that_would_run(project, overrides=override) == ["d_side"]
 
 
 def test_deleting_an_output_reruns_its_stage(finished):
-    project, _ = finished
+    # (c_end, downstream of b_middle, is left out: it would only rerun after it)
+    project = drop_stages(finished[0], ["c_end"])
     (project / "runs" / "default" / "b_middle" / "model.pt").unlink()
-    ran = _run(project)
-    assert "b_middle" in ran and "a_source" not in ran and "d_side" not in ran
+    ran = run_stages(project)
+    assert ran == ["b_middle"]  # not a_source upstream, not d_side beside it
     assert (project / "runs" / "default" / "b_middle" / "model.pt").is_file()
 
 
@@ -354,31 +284,31 @@ def test_dry_run_says_why_and_runs_nothing(finished, capfd):
     assert "crowdnb run: would run c_end (a stage it reads runs first)" in err
     assert outcome["would_run"] == [("default", "b_middle"), ("default", "c_end")]
     assert outcome["executed"] == []
-    assert _values(project, "c_end") == [0.0, 1.0]
+    assert stage_values(project, "c_end") == [0.0, 1.0]
 
 
 def test_only_runs_the_named_stages_and_needs_their_upstream(tmp_path):
-    project = _make_project(tmp_path / "p")
+    project = make_project(tmp_path / "p")
     with pytest.raises(ParameterError, match="stage.s. a_source must run first"):
-        _run(project, only=["b_middle"])
+        run_stages(project, only=["b_middle"])
     assert not (project / "runs" / "default" / "b_middle" / "summary.json").exists()
-    assert _run(project, only=["a"]) == ["a_source"]
-    assert _run(project, only=["b_middle", "c"]) == ["b_middle", "c_end"]
+    assert run_stages(project, only=["a"]) == ["a_source"]
+    assert run_stages(project, only=["b_middle", "c"]) == ["b_middle", "c_end"]
     assert not (project / "book" / "executed" / "d_side.ipynb").exists()
 
 
-def test_failed_stage_keeps_its_traceback_and_resumes(finished):
-    project, _ = finished
+def test_failed_stage_keeps_its_traceback_and_resumes(finished_pair):
+    project = finished_pair
     run_dir = project / "runs" / "default"
     with pytest.raises(DataError):
-        _run(project, overrides=["b_middle.stop=true", "scale=4"])
+        run_stages(project, overrides=["b_middle.stop=true", "scale=4"])
     failed = run_dir / "notebooks" / "b_middle.failed.ipynb"
     assert failed.is_file() and "stopped on purpose" in failed.read_text()
     # the last good results stay, and so does the book's page of them
-    assert _values(project, "b_middle") == [0.0, 1.0]
+    assert stage_values(project, "b_middle") == [0.0, 1.0]
     assert (project / "book" / "executed" / "b_middle.ipynb").is_file()
-    assert _run(project, overrides=["scale=4"]) == ["b_middle", "c_end"]
-    assert _values(project, "c_end") == [0.0, 4.0]
+    assert run_stages(project, overrides=["scale=4"]) == ["b_middle"]
+    assert stage_values(project, "b_middle") == [0.0, 4.0]
     assert not failed.exists()
 
 
@@ -386,64 +316,35 @@ def test_failed_stage_keeps_its_traceback_and_resumes(finished):
 # Locks, interruptions, sweeps, executors
 
 
-def _start(project: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "crowdnb.cli", "run", "--quiet", *args],
-                            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-
-
-def _wait_for_start(project: Path, stage: str, timeout_s: float = 60.0) -> None:
-    # A starting stage sets its last results aside: its record of the earlier run goes.
-    record = project / "runs" / "default" / stage / "_stage.json"
-    deadline = time.monotonic() + timeout_s
-    while record.exists():
-        assert time.monotonic() < deadline, f"{stage} never started"
-        time.sleep(0.2)
-
-
-def _wait_for_unlock(project: Path, run: str = "default", timeout_s: float = 60.0) -> None:
-    """Wait until no process of a run (stage job, kernel) holds its job lock."""
-    import fcntl
-
-    path = project / "runs" / ".crowdnb" / "locks" / f"{run}.jobs.lock"
-    deadline = time.monotonic() + timeout_s
-    with open(path, "a") as fh:
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                assert time.monotonic() < deadline, "a process of the killed run never ended"
-                time.sleep(0.2)
-
-
-def test_a_second_concurrent_run_is_refused(finished):
-    project, _ = finished
-    first = _start(project, "-p", "sleep_s=6", "-p", "scale=5")
+def test_a_second_concurrent_run_is_refused(finished_pair):
+    project = finished_pair
+    # b_middle waits until released (at most 120 s): the first run is alive
+    # however long the second takes to start, and ends as soon as it is let go.
+    first = start_run(project, "-p", "sleep_s=120", "-p", "scale=5")
     try:
-        _wait_for_start(project, "b_middle")
+        wait_for_start(project, "b_middle")
         second = subprocess.run([sys.executable, "-m", "crowdnb.cli", "run", "--quiet"], cwd=project,
                                 capture_output=True, text=True, timeout=120)
         assert second.returncode == 1
         assert "being written by another `crowdnb run` (pid" in second.stderr
         assert second.stderr.count("\n") <= 2  # one clear line, no traceback
     finally:
-        out, err = first.communicate(timeout=120)
+        release_stage(project)
+        out, err = first.communicate(timeout=180)
     assert first.returncode == 0, err[-2000:]
-    assert _values(project, "c_end") == [0.0, 5.0]
+    assert stage_values(project, "b_middle") == [0.0, 5.0]
 
 
-def test_a_killed_run_leaves_no_stray_file_and_resumes(finished):
-    project, _ = finished
+def test_a_killed_run_leaves_no_stray_file_and_resumes(finished_pair):
+    project = finished_pair
     before = {p.relative_to(project) for p in project.rglob("*") if ".snakemake" not in p.parts}
-    process = _start(project, "-p", "sleep_s=30", "-p", "scale=6")
-    _wait_for_start(project, "b_middle")
-    time.sleep(2.0)
+    process = start_run(project, "-p", "sleep_s=30", "-p", "scale=6")
+    wait_for_last_cell(project, "b_middle")  # killed mid-cell, its kernel alive
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
-    _wait_for_unlock(project)  # the kernel, in a session of its own, ends with its parent
-    assert _run(project, overrides=["scale=6"]) == ["b_middle", "c_end"]
-    assert _values(project, "c_end") == [0.0, 6.0]
+    wait_for_unlock(project)  # the kernel, in a session of its own, ends with its parent
+    assert run_stages(project, overrides=["scale=6"]) == ["b_middle"]
+    assert stage_values(project, "b_middle") == [0.0, 6.0]
     after = {p.relative_to(project) for p in project.rglob("*") if ".snakemake" not in p.parts}
     assert after == before  # the same files, nothing half-written or temporary left over
     assert not list(project.rglob("*.failed.ipynb"))
@@ -465,7 +366,7 @@ def test_a_sweep_runs_its_points_in_parallel_and_gathers_them(finished):
     assert "b_middle.values" not in table.columns  # lists are left out, scalars kept
     table = table.set_index("point")
     assert table.loc["three", "scale"] == 3.0 and table.loc["one", "b_middle.scale"] == 1.0
-    assert _values(project, "b_middle", run="scales/three") == [0.0, 3.0]
+    assert stage_values(project, "b_middle", run="scales/three") == [0.0, 3.0]
     assert not (project / "runs" / "scales" / "three" / "c_end").exists()
     assert run_study(project=project, sweep=sweep, jobs=2, quiet=True)["executed"] == []
 
@@ -485,23 +386,22 @@ def test_an_executor_plugin_gets_its_options_and_plans_the_jobs(finished, capfd)
     assert "would run b_middle (forced)" in err and "dry run" in err
 
 
-def test_ctrl_c_stops_with_one_line_and_no_traceback(finished):
-    project, _ = finished
-    process = _start(project, "-p", "sleep_s=30", "-p", "scale=7")
-    _wait_for_start(project, "b_middle")
-    time.sleep(2.0)
+def test_ctrl_c_stops_with_one_line_and_no_traceback(finished_pair):
+    project = finished_pair
+    process = start_run(project, "-p", "sleep_s=30", "-p", "scale=7")
+    wait_for_last_cell(project, "b_middle")  # interrupted mid-cell, its kernel alive
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "crowdnb run: interrupted; what finished is kept, rerun to resume" in err
     assert err.strip().count("\n") == 0, err  # that line alone, no Snakemake report
-    assert _values(project, "b_middle") == [0.0, 1.0]  # the last good results, untouched
+    assert stage_values(project, "b_middle") == [0.0, 1.0]  # the last good results, untouched
     assert "Traceback" not in err and "zmq" not in err.lower()
     # the kernel's own stderr (ZMQ and TCP notices, its traceback when it is shut
     # down mid-cell) goes to the stage's kernel log, not to the terminal
     assert "IPKernelApp" not in err
     assert (project / "runs" / "default" / "notebooks" / "b_middle.kernel.log").is_file()
-    assert _run(project, overrides=["scale=7"]) == ["b_middle", "c_end"]
+    assert run_stages(project, overrides=["scale=7"]) == ["b_middle"]
 
 
 def test_a_second_clone_sharing_the_environment_writes_only_into_itself(finished, tmp_path):
@@ -509,14 +409,16 @@ def test_a_second_clone_sharing_the_environment_writes_only_into_itself(finished
     # installed from: a second clone's run never touches the first clone.
     first, _ = finished
     second = tmp_path / "second"
-    shutil.copytree(first, second, symlinks=True, ignore=shutil.ignore_patterns("runs", "book"))
+    # a clone without results, of one stage: its run writes all a run writes
+    shutil.copytree(first, second, symlinks=True, ignore=shutil.ignore_patterns(
+        "runs", "book", "b_middle.ipynb", "c_end.ipynb", "d_side.ipynb"))
     before = {p: p.read_bytes() for p in first.rglob("*") if p.is_file()}
     done = subprocess.run([sys.executable, "-m", "crowdnb.cli", "run", "--quiet"],
                           cwd=second / "notebooks", capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert {p: p.read_bytes() for p in first.rglob("*") if p.is_file()} == before
-    assert (second / "runs" / "default" / "c_end" / "summary.json").is_file()
-    assert (second / "book" / "executed" / "c_end.ipynb").is_file()
+    assert (second / "runs" / "default" / "a_source" / "summary.json").is_file()
+    assert (second / "book" / "executed" / "a_source.ipynb").is_file()
     outside = subprocess.run([sys.executable, "-m", "crowdnb.cli", "run", "--dry-run"],
                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert outside.returncode != 0 and "not inside a crowdnb project" in outside.stderr

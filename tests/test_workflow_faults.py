@@ -1,8 +1,9 @@
 """The workflow under faults: nothing lost, nothing written outside the run, nothing buried.
 
-Each test starts from the tiny four-notebook project of ``test_workflow.py``
+Each test starts from the tiny four-notebook project of ``conftest.make_project``
 (``a_source`` -> ``b_middle`` -> ``c_end``, ``d_side``), finished once for the
-module and copied per test; every executed job starts a kernel (a second or two).
+session and copied per test (``finished``, or ``finished_pair`` cut to
+``a_source`` -> ``b_middle``); every executed job starts a kernel (seconds).
 """
 
 from __future__ import annotations
@@ -14,20 +15,19 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from test_workflow import (  # noqa: F401 (fixtures)
+from conftest import (
     ROOT,
-    _finished,
-    _make_project,
-    _run,
-    _start,
-    _values,
-    _wait_for_start,
-    _wait_for_unlock,
-    finished,
+    make_project,
+    release_stage,
+    run_stages,
+    stage_values,
+    start_run,
+    wait_for_last_cell,
+    wait_for_start,
+    wait_for_unlock,
 )
 
 from crowdnb.errors import DataError, ParameterError
@@ -49,13 +49,13 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 # 1. A rerun that fails or is interrupted leaves the last good results
 
 
-def test_a_failed_rerun_keeps_the_last_good_results_and_reruns_next_time(finished):
-    project, _ = finished
+def test_a_failed_rerun_keeps_the_last_good_results_and_reruns_next_time(finished_pair):
+    project = finished_pair
     run_dir = project / "runs" / "default"
     before = _snapshot(run_dir / "b_middle")
     page = (run_dir / "notebooks" / "b_middle.ipynb").read_bytes()
     with pytest.raises(DataError, match="stage b_middle stopped: RuntimeError: stopped on purpose"):
-        _run(project, overrides=["b_middle.stop=true", "scale=4"])
+        run_stages(project, overrides=["b_middle.stop=true", "scale=4"])
     assert _snapshot(run_dir / "b_middle") == before  # summary, model, record: as they were
     assert (run_dir / "notebooks" / "b_middle.ipynb").read_bytes() == page
     assert not (run_dir / ".crowdnb" / "previous" / "b_middle").exists()  # nothing half-written
@@ -63,30 +63,28 @@ def test_a_failed_rerun_keeps_the_last_good_results_and_reruns_next_time(finishe
     # the stage still runs next time, with either values.
     again = run_study(project=project, overrides=["b_middle.stop=true", "scale=4"], dry_run=True)
     assert ("default", "b_middle") in again["would_run"]
-    assert _run(project) == ["b_middle", "c_end"]
-    assert _run(project) == []
+    assert run_stages(project) == ["b_middle"]
+    assert run_stages(project) == []
 
 
 def test_an_interrupted_rerun_keeps_the_last_good_results(finished):
     project, _ = finished
     run_dir = project / "runs" / "default"
     before = _snapshot(run_dir / "b_middle")
-    process = _start(project, "-p", "sleep_s=30", "-p", "scale=7")
-    _wait_for_start(project, "b_middle")
-    time.sleep(1.0)
+    process = start_run(project, "-p", "sleep_s=30", "-p", "scale=7")
+    wait_for_last_cell(project, "b_middle")  # interrupted mid-cell
     os.killpg(process.pid, signal.SIGINT)
     process.communicate(timeout=60)
     assert process.returncode == 130
     assert _snapshot(run_dir / "b_middle") == before
     # killed outright, the results set aside go back at the next run's start
-    process = _start(project, "-p", "sleep_s=30", "-p", "scale=7")
-    _wait_for_start(project, "b_middle")
-    time.sleep(1.0)
+    process = start_run(project, "-p", "sleep_s=30", "-p", "scale=7")
+    wait_for_start(project, "b_middle")  # it has set its last results aside
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
-    _wait_for_unlock(project)
+    wait_for_unlock(project)
     assert not (run_dir / "b_middle" / "summary.json").exists()
-    assert _run(project, only=["a_source"]) == []  # runs nothing, but puts them back first
+    assert run_stages(project, only=["a_source"]) == []  # runs nothing, but puts them back first
     assert _snapshot(run_dir / "b_middle") == before
 
 
@@ -95,16 +93,17 @@ def test_an_interrupted_rerun_keeps_the_last_good_results(finished):
 
 
 def test_a_run_dir_of_its_own_holds_everything_and_stays_up_to_date_when_moved(tmp_path):
-    project = _make_project(tmp_path / "project")
+    # two stages, the second reading the first: what a move must keep together
+    project = make_project(tmp_path / "project", stages=["a_source", "b_middle"])
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     run_dir = outside / "myrun"
     dry = run_study(project=project, run_dir=run_dir, dry_run=True, quiet=True)
-    assert len(dry["would_run"]) == 4
+    assert len(dry["would_run"]) == 2
     assert sorted(p.name for p in outside.iterdir()) == ["myrun"]
-    assert _run(project, run_dir=run_dir) == ["a_source", "b_middle", "c_end", "d_side"]
+    assert run_stages(project, run_dir=run_dir) == ["a_source", "b_middle"]
     assert sorted(p.name for p in outside.iterdir()) == ["myrun"]  # no .snakemake, .crowdnb beside
-    assert (run_dir / ".snakemake").is_dir() and (run_dir / "c_end" / "summary.json").is_file()
+    assert (run_dir / ".snakemake").is_dir() and (run_dir / "b_middle" / "summary.json").is_file()
     assert not (project / "runs").exists() and not (project / "book").exists()
     # moved (with another name, one level deeper), it is as up to date as it was
     moved = tmp_path / "archive" / "2024" / "renamed"
@@ -112,8 +111,8 @@ def test_a_run_dir_of_its_own_holds_everything_and_stays_up_to_date_when_moved(t
     shutil.move(run_dir, moved)
     assert run_study(project=project, run_dir=moved, dry_run=True, quiet=True)["would_run"] == []
     # and the book shows it only when asked
-    assert _run(project, run_dir=moved, book=True) == []
-    assert (project / "book" / "executed" / "c_end.ipynb").is_file()
+    assert run_stages(project, run_dir=moved, book=True) == []
+    assert (project / "book" / "executed" / "b_middle.ipynb").is_file()
 
 
 def test_a_moved_project_is_as_up_to_date_as_it_was(finished, tmp_path):
@@ -140,19 +139,25 @@ def test_a_moved_project_is_as_up_to_date_as_it_was(finished, tmp_path):
 # 4. The lock holds while a stage of a killed run lives
 
 
-def test_the_lock_holds_while_a_stage_of_a_killed_crowdnb_run_lives(finished):
-    project, _ = finished
-    first = _start(project, "-p", "sleep_s=6", "-p", "scale=5")
-    _wait_for_start(project, "b_middle")
-    os.kill(first.pid, signal.SIGKILL)  # the crowdnb run process alone: its stage goes on
-    first.wait(timeout=30)
-    second = _crowdnb(project, "run", "--quiet", "-p", "scale=5")
-    assert second.returncode == 1
-    assert "whose stage is still running (pid" in second.stderr, second.stderr
-    assert second.stderr.count("\n") == 1
-    _wait_for_unlock(project)  # the stage has finished: the run may go on
-    _run(project, overrides=["scale=5"])
-    assert _values(project, "c_end") == [0.0, 5.0]
+def test_the_lock_holds_while_a_stage_of_a_killed_crowdnb_run_lives(finished_pair):
+    project = finished_pair
+    # b_middle waits until released (at most 120 s): its stage outlives the
+    # second run's start however long that takes, and ends once let go.
+    first = start_run(project, "-p", "sleep_s=120", "-p", "scale=5")
+    try:
+        wait_for_start(project, "b_middle")
+        os.kill(first.pid, signal.SIGKILL)  # the crowdnb run process alone: its stage goes on
+        first.wait(timeout=30)
+        second = _crowdnb(project, "run", "--quiet", "-p", "scale=5")
+        assert second.returncode == 1
+        assert "whose stage is still running (pid" in second.stderr, second.stderr
+        assert second.stderr.count("\n") == 1
+    finally:
+        release_stage(project)
+    wait_for_unlock(project)  # the stage has finished: the run may go on
+    # (and reruns the job whose run was killed: nothing recorded it as finished)
+    assert run_stages(project, overrides=["scale=5"]) == ["b_middle"]
+    assert stage_values(project, "b_middle") == [0.0, 5.0]
 
 
 # ---------------------------------------------------------------------------
@@ -191,7 +196,7 @@ def test_a_run_prints_one_line_per_stage_and_a_failure_in_one_line(finished, cap
 
 
 def test_only_names_the_stages_that_must_run_first(tmp_path):
-    project = _make_project(tmp_path / "project")
+    project = make_project(tmp_path / "project")
     with pytest.raises(ParameterError) as info:
         run_study(project=project, only=["c_end"], quiet=True)
     assert "--only c_end: stage(s) a_source, b_middle must run first" in str(info.value)
@@ -207,8 +212,8 @@ def test_a_read_only_run_folder_is_named(finished, monkeypatch):
                         False if Path(path) == locked and mode & os.W_OK
                         else real_access(path, mode, **kw))
     with pytest.raises(DataError, match=f"{locked}: cannot be written"):
-        _run(project, overrides=["scale=9"])
-    assert _values(project, "c_end") == [0.0, 1.0]
+        run_stages(project, overrides=["scale=9"])
+    assert stage_values(project, "c_end") == [0.0, 1.0]
 
 
 # ---------------------------------------------------------------------------
