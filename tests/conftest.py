@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -276,6 +277,62 @@ def finished_pair(_finished_pair_project, tmp_path):
     project = tmp_path / "project"
     shutil.copytree(_finished_pair_project, project, symlinks=True)
     return project
+
+
+#: Memory to set aside per test worker (``make test``: pytest-xdist, ``-n
+#: auto``), GiB. A worker keeps what its heaviest test took (torch's and the
+#: allocator's caches): 3.2 GB at the most on 2 workers, beside the smoke
+#: study's kernels (2.2 GB), see :func:`pytest_xdist_auto_num_workers`.
+WORKER_MEMORY_GIB = 4.0
+
+
+def _usable_cores() -> int:
+    cores = len(os.sched_getaffinity(0))
+    try:  # a container's CPU quota (cgroup v2), which os.cpu_count() does not see
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, int(int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
+def _available_gib() -> float:
+    fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    available = int(fields["MemAvailable"].split()[0]) * 1024
+    try:  # a container's memory limit (cgroup v2)
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+            available = min(available, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return available / 2**30
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker per usable core, no more than the free memory holds.
+
+    xdist's own count is every CPU the system reports; on a machine with many
+    cores and little memory, workers that each train a network were killed for
+    memory (a CI run: 10 workers, 9 of them lost with the smoke study's kernel).
+    """
+    try:
+        by_memory = int(_available_gib() // WORKER_MEMORY_GIB)
+    except (OSError, KeyError, ValueError):  # no /proc/meminfo: not Linux
+        by_memory = os.cpu_count() or 1
+    return max(1, min(_usable_cores(), by_memory))
+
+
+def pytest_configure(config):
+    # Each worker's torch, and the processes its tests start, share the cores
+    # with the other workers instead of each taking them all.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = max(1, _usable_cores() // workers)
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, str(threads))
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def pytest_collection_modifyitems(config, items):
