@@ -39,7 +39,7 @@ from .plan import (FAILED_KEY, NOTEBOOK_FOLDER, SOURCES_FOLDER, STAGE_RECORD, SU
                    load_sweep)
 from .locks import hold_job_lock
 from .project import Project
-from .stages import RUNNER_PARAMETERS, discover_stages
+from .stages import RUNNER_PARAMETERS, discover_stages, without_iri_grammar
 
 __all__ = ["execute_stage", "aggregate_sweep", "flatten_summary", "restore_interrupted",
            "error_file"]
@@ -99,6 +99,23 @@ def _utc_now() -> str:
 def error_file(run_dir: str | os.PathLike, stage: str) -> Path:
     """Where a stage job that failed leaves its one-line message."""
     return Path(run_dir) / ERRORS_FOLDER / f"{stage}.txt"
+
+
+def kernel_log_file(run_dir: str | os.PathLike, stage: str) -> Path:
+    """What a stage's kernel printed (and, with ``--quiet``, its job), beside its executed notebook."""
+    return Path(run_dir) / NOTEBOOK_FOLDER / f"{stage}.kernel.log"
+
+
+def _start_log(path: Path, *, stderr: bool) -> None:
+    # The log holds this job's lines only; with stderr=True the job's own
+    # standard error goes there too (file descriptor 2, for the libraries'
+    # loggers and what Python prints at exit), so that a quiet job prints
+    # nothing: when Ctrl-C stops a kernel mid-cell, nbclient logs "Kernel died
+    # while waiting for execute reply" and asyncio reports the task it left.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as log:
+        if stderr:
+            os.dup2(log.fileno(), 2)
 
 
 def _remove(path: Path) -> None:
@@ -260,9 +277,9 @@ def _execute(project: Project, stage, run_dir: Path, folder: Path, executed: Pat
         filter(None, [os.environ.get("PYTHONWARNINGS"), "ignore:IProgress not found"]))
     started = _utc_now()
     t0 = time.perf_counter()
-    kernel_log = executed.with_suffix(".kernel.log")
+    kernel_log = kernel_log_file(run_dir, stage.name)
     try:
-        with kernel_log.open("wb") as log:
+        with kernel_log.open("ab") as log:  # begun by the job (_start_log)
             papermill.execute_notebook(str(stage.path), str(executed), parameters=parameters,
                                        kernel_name=_kernel_name(), progress_bar=progress,
                                        cwd=str(project.notebooks),
@@ -356,6 +373,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     aggregate.add_argument("summaries", nargs="*")
     args = parser.parse_args(argv)
     quiet = getattr(args, "quiet", False)
+    without_iri_grammar()
     # Snakemake stops its jobs with SIGTERM: put the stage's last results back then too.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -363,6 +381,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
             aggregate_sweep(args.sweep_file, args.output, args.summaries)
             return 0
         lock_fd = hold_job_lock(Path.cwd(), args.run)
+        _start_log(kernel_log_file(args.run, args.stage), stderr=quiet)
         duration = execute_stage(Project(Path(args.project).resolve()), args.stage, Path(args.run),
                                  values=json.loads(args.parameters), threads=args.threads,
                                  progress=sys.stderr.isatty() and not quiet, lock_fd=lock_fd)

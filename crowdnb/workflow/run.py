@@ -45,7 +45,8 @@ from .locks import hold_run_locks
 from .plan import (FAILED_KEY, NOTEBOOK_FOLDER, SELF_RUN, STAGE_RECORD, SUMMARY_FILE, Plan, plan_from_config,
                    run_prefix)
 from .project import Project, check_run_name, find_project
-from .stages import discover_stages, load_param_file, match_stage, parse_override
+from .stages import (discover_stages, load_param_file, match_stage, parse_override,
+                     without_iri_grammar)
 
 __all__ = ["run_study", "RunOutcome", "register_cli"]
 
@@ -605,6 +606,7 @@ def unlock(project: str | os.PathLike | None = None, run_dir: str | os.PathLike 
 
 
 def _cli(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    without_iri_grammar()
     if args.unlock:
         unlock(args.project, args.run_dir)
         _say("crowdnb run: Snakemake's locks removed")

@@ -37,6 +37,7 @@ import functools
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -126,6 +127,21 @@ def _read_notebook(path: Path):
         return _parsed_notebook(Path(path), Path(path).stat().st_mtime_ns)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read notebook ({exc})") from None
+
+
+def without_iri_grammar() -> None:
+    """Keep this process from importing ``rfc3987_syntax``: 2 s, 5 s on a busy machine.
+
+    Reading a notebook imports nbformat, which imports jsonschema; jsonschema
+    imports rfc3987_syntax where it is installed (jupyter-book's dependencies
+    bring it) to check the "iri" string format, and that package compiles
+    its grammar on import, in ``crowdnb run`` and again in every stage job.
+    Notebooks have no "iri" field: with the import refused, jsonschema leaves
+    that one format unchecked and validates the rest as before. Called by
+    the workflow's commands (``crowdnb run``, a stage job) before anything
+    imports jsonschema; ``import crowdnb`` leaves a user's process as it is.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)
 
 
 @functools.lru_cache(maxsize=64)
