@@ -180,14 +180,14 @@ def _poll(condition, what: str, timeout_s: float) -> None:
         time.sleep(0.05)
 
 
-def wait_for_start(project: Path, stage: str, timeout_s: float = 120.0) -> None:
+def wait_for_start(project: Path, stage: str, timeout_s: float = 600.0) -> None:
     """Wait until a job of ``stage`` (run ``default``) has started."""
     # A starting stage sets its last results aside: its record of the earlier run goes.
     record = project / "runs" / "default" / stage / "_stage.json"
     _poll(lambda: not record.exists(), f"{stage} never started", timeout_s)
 
 
-def wait_for_last_cell(project: Path, stage: str, timeout_s: float = 120.0) -> None:
+def wait_for_last_cell(project: Path, stage: str, timeout_s: float = 600.0) -> None:
     """Wait until the kernel of a started ``stage`` job executes the notebook's last cell."""
     # papermill saves the executed notebook as each cell starts, with the cell's status.
     executed = project / "runs" / "default" / "notebooks" / f"{stage}.ipynb"
@@ -208,7 +208,7 @@ def release_stage(project: Path) -> None:
     (project / RELEASE_FILE).touch()
 
 
-def wait_for_unlock(project: Path, run: str = "default", timeout_s: float = 120.0) -> None:
+def wait_for_unlock(project: Path, run: str = "default", timeout_s: float = 600.0) -> None:
     """Wait until no process of a run (stage job, kernel) holds its job lock."""
     path = project / "runs" / ".crowdnb" / "locks" / f"{run}.jobs.lock"
 

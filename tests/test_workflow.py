@@ -318,19 +318,19 @@ def test_failed_stage_keeps_its_traceback_and_resumes(finished_pair):
 
 def test_a_second_concurrent_run_is_refused(finished_pair):
     project = finished_pair
-    # b_middle waits until released (at most 120 s): the first run is alive
+    # b_middle waits until released (at most 900 s): the first run is alive
     # however long the second takes to start, and ends as soon as it is let go.
-    first = start_run(project, "-p", "sleep_s=120", "-p", "scale=5")
+    first = start_run(project, "-p", "sleep_s=900", "-p", "scale=5")
     try:
         wait_for_start(project, "b_middle")
         second = subprocess.run([sys.executable, "-m", "crowdnb.cli", "run", "--quiet"], cwd=project,
-                                capture_output=True, text=True, timeout=120)
+                                capture_output=True, text=True, timeout=600)
         assert second.returncode == 1
         assert "being written by another `crowdnb run` (pid" in second.stderr
         assert second.stderr.count("\n") <= 2  # one clear line, no traceback
     finally:
         release_stage(project)
-        out, err = first.communicate(timeout=180)
+        out, err = first.communicate(timeout=600)
     assert first.returncode == 0, err[-2000:]
     assert stage_values(project, "b_middle") == [0.0, 5.0]
 

@@ -35,7 +35,7 @@ from crowdnb.workflow.plan import plan_from_config
 from crowdnb.workflow.run import run_study
 
 
-def _crowdnb(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def _crowdnb(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "crowdnb.cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -141,9 +141,9 @@ def test_a_moved_project_is_as_up_to_date_as_it_was(finished, tmp_path):
 
 def test_the_lock_holds_while_a_stage_of_a_killed_crowdnb_run_lives(finished_pair):
     project = finished_pair
-    # b_middle waits until released (at most 120 s): its stage outlives the
+    # b_middle waits until released (at most 900 s): its stage outlives the
     # second run's start however long that takes, and ends once let go.
-    first = start_run(project, "-p", "sleep_s=120", "-p", "scale=5")
+    first = start_run(project, "-p", "sleep_s=900", "-p", "scale=5")
     try:
         wait_for_start(project, "b_middle")
         os.kill(first.pid, signal.SIGKILL)  # the crowdnb run process alone: its stage goes on
