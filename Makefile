@@ -12,9 +12,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.crowdnb-installed
 PARAMS ?= params/default.yaml
-PYTEST_ARGS ?=
-# Test workers (pytest-xdist): one per core; the smoke study starts first on one
-# of them and the other tests share the rest (worksteal evens out the ends).
+# The slowest tests are listed at the end of every run: where make test's time goes.
+PYTEST_ARGS ?= --durations=15
+# Test workers (pytest-xdist): auto is one per usable core, as many as free memory
+# holds (tests/conftest.py); the smoke study starts first on one of them and the
+# other tests share the rest (worksteal evens out the ends).
 TEST_WORKERS ?= auto
 
 .PHONY: book study html test bench help audioset
