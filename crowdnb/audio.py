@@ -47,7 +47,7 @@ from .config import AudioConfig
 from .errors import AudioError, DataError, ParameterError
 
 __all__ = ["load_clip", "ClipStream", "band_limit", "band_limited_chunks", "split_blocks",
-           "cut_blocks", "normalize_loudness", "BlockSplit", "Block", "normalised_blocks",
+           "cut_blocks", "normalize_loudness", "BlockSplit", "Block", "normalised_blocks", "normalised_block",
            "normalised_blocks_streamed", "blocks_with_gains", "apply_gain", "truncation",
            "full_scale_fraction", "CLIPPING_FRACTION", "STREAM_FRAMES", "BAND_LIMIT_CHUNK"]
 
@@ -1155,6 +1155,40 @@ def normalised_blocks(y: np.ndarray, sr: int, *, config: AudioConfig = _AUDIO) -
     split = _filtered_split(y, sr, config)
     for index, (block, start) in enumerate(zip(split.blocks, split.starts_s)):
         yield _loudness_normalised(index, float(start), block, sr, config.target_lufs)
+
+
+def normalised_block(samples: np.ndarray, sr: int, *, index: int = 0, start_s: float = 0.0,
+                     config: AudioConfig = _AUDIO) -> Block:
+    """One block prepared on its own: band-limited over itself, then to the target loudness.
+
+    The step a stream can take for each window as it arrives: the zero-phase
+    band limit of :func:`band_limit` run over the block alone
+    (nothing before or after it), then :func:`normalize_loudness`
+    on it (a silent block is dropped, a block that clips after its gain is
+    flagged), as :func:`normalised_blocks` does for the blocks of
+    a clip band-limited as a whole.
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(block_len,)]
+        The block, mono, at ``sr``, not yet band-limited.
+    sr : int > 0
+        Sample rate, Hz.
+    index : int >= 0
+        The block's position in its stream.
+    start_s : float
+        Its start in the stream, s.
+    config : AudioConfig
+        Band limit and target loudness.
+
+    Returns
+    -------
+    Block
+        Kept or dropped (``samples`` None, and a ``reason``).
+    """
+    filtered, _ = band_limit(samples, sr, low_hz=config.low_hz, high_hz=config.high_hz,
+                             order=config.order)
+    return _loudness_normalised(int(index), float(start_s), filtered, sr, config.target_lufs)
 
 
 def normalised_blocks_streamed(chunks: Iterable[np.ndarray], sr: int, *, config: AudioConfig = _AUDIO,

@@ -10,7 +10,7 @@ probabilities, a label smoothed over the last windows (:class:`MovingAverage`)
 and the alerts it raised (:class:`AlertTracker`), with the latency from the
 arrival of the window's last sample to its label.
 
-Each window is prepared **on its own** (:func:`normalised_block`): band-limited
+Each window is prepared **on its own** (:func:`crowdnb.audio.normalised_block`): band-limited
 with the zero-phase filter of :func:`crowdnb.audio.band_limit` run over the
 window alone, then brought to the target loudness with
 :func:`crowdnb.audio.normalize_loudness` measured on the window alone. Nothing
@@ -58,8 +58,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .audio import (CLIPPING_FRACTION, Block, ClipStream, band_limit, full_scale_fraction,
-                    normalize_loudness, split_blocks, truncation)
+from .audio import (CLIPPING_FRACTION, Block, ClipStream, full_scale_fraction, normalised_block,
+                    split_blocks, truncation)
 from .config import AudioConfig, PreprocessConfig
 from .errors import AudioError, CrowdnbError, ParameterError
 from .model import load_checkpoint, predict_proba, resolve_device
@@ -67,7 +67,7 @@ from .predict import InputWarning, band_note, checkpoint_preprocessing
 
 __all__ = ["Listener", "WindowResult", "MovingAverage", "AlertRule", "Alert", "AlertTracker",
            "Source", "listen", "file_source", "wav_stream_source", "raw_pcm_source",
-           "microphone_source", "normalised_block", "independent_blocks", "RAW_FORMATS",
+           "microphone_source", "independent_blocks", "RAW_FORMATS",
            "MicrophoneError", "register_cli"]
 
 #: Chunk length a source delivers, s: a tenth of a hop keeps the wait for a
@@ -95,47 +95,9 @@ class MicrophoneError(CrowdnbError):
 # One window on its own
 
 
-def normalised_block(samples: np.ndarray, sr: int, *, index: int = 0, start_s: float = 0.0,
-                     config: AudioConfig = AudioConfig()) -> Block:
-    """One block prepared on its own: band-limited over itself, then to the target loudness.
-
-    The step a stream can take for each window as it arrives: the zero-phase
-    band limit of :func:`crowdnb.audio.band_limit` run over the block alone
-    (nothing before or after it), then :func:`crowdnb.audio.normalize_loudness`
-    on it (a silent block is dropped, a block that clips after its gain is
-    flagged), as :func:`crowdnb.audio.normalised_blocks` does for the blocks of
-    a clip band-limited as a whole.
-
-    Parameters
-    ----------
-    samples : np.ndarray [shape=(block_len,)]
-        The block, mono, at ``sr``, not yet band-limited.
-    sr : int > 0
-        Sample rate, Hz.
-    index : int >= 0
-        The block's position in its stream.
-    start_s : float
-        Its start in the stream, s.
-    config : AudioConfig
-        Band limit and target loudness.
-
-    Returns
-    -------
-    Block
-        Kept or dropped (``samples`` None, and a ``reason``).
-    """
-    filtered, _ = band_limit(samples, sr, low_hz=config.low_hz, high_hz=config.high_hz,
-                             order=config.order)
-    out, info = normalize_loudness(filtered, sr, target_lufs=config.target_lufs)
-    return Block(index=int(index), start_s=float(start_s), end_s=float(start_s) + filtered.size / sr,
-                 samples=out, loudness_lufs=float(info["loudness_lufs"]),
-                 gain_db=float(info["gain_db"]), peak_dbfs=float(info["peak_dbfs"]),
-                 clipped=bool(info["clipped"]), reason=str(info["reason"]))
-
-
 def independent_blocks(y: np.ndarray, sr: int, *,
                        config: AudioConfig = AudioConfig()) -> Iterator[Block]:
-    """A loaded clip's blocks, each prepared on its own (:func:`normalised_block`).
+    """A loaded clip's blocks, each prepared on its own (:func:`crowdnb.audio.normalised_block`).
 
     The blocks a :class:`Listener` makes of the same samples arriving as a
     stream, in the same order with the same times; what ``crowdnb predict
@@ -344,7 +306,7 @@ class Listener:
     (:meth:`feed`); every window of ``block_s`` starting at a multiple of
     ``hop_s`` is classified as soon as its last sample is in, with the
     checkpoint's preprocessing applied to the window on its own
-    (:func:`normalised_block`, then :func:`crowdnb.spectrogram.spectrogram_image`).
+    (:func:`crowdnb.audio.normalised_block`, then :func:`crowdnb.spectrogram.spectrogram_image`).
     The windows and their times are those of
     :func:`crowdnb.audio.split_blocks` on the whole stream; a trailing part
     shorter than a window is not classified.

@@ -34,8 +34,9 @@ from torch.nn import functional as F
 
 from .errors import ParameterError
 
-__all__ = ["Network", "NETWORKS", "network_spec", "EfficientNetLite", "imagenet_behaviour",
-           "BEHAVIOUR_PHOTOS", "FINE_TUNE"]
+__all__ = ["Network", "NETWORKS", "network_spec", "AlexNet", "EfficientNetLite",
+           "image_normalization", "normalize_images", "imagenet_behaviour", "BEHAVIOUR_PHOTOS",
+           "FINE_TUNE"]
 
 #: Which layers train (``fine_tune``): the paper fine-tunes every layer.
 FINE_TUNE = {
@@ -208,7 +209,8 @@ class Network:
     title : str
         Its name in the book.
     architecture : str
-        Where its definition lives.
+        Where its definition lives (AlexNet's: torchvision's, which
+        :class:`AlexNet` reproduces layer for layer).
     make : callable
         ``make(n_classes) -> nn.Module``, the architecture with random or
         uninitialised weights (called on the meta device).
@@ -259,10 +261,61 @@ class Network:
         return self.default_fine_tune if asked == "auto" else asked
 
 
-def _alexnet(n_classes: int) -> nn.Module:
-    from torchvision.models import alexnet
+class AlexNet(nn.Module):
+    """torchvision's AlexNet (``torchvision.models.alexnet``), layer for layer.
 
-    return alexnet(num_classes=n_classes)
+    The "one weird trick" variant torchvision's ImageNet weights belong to:
+    five convolutions (64-192-384-256-256 filters) with max pooling, adaptive
+    average pooling to 6 x 6, and three fully connected layers with dropout.
+    The modules have torchvision's names (its state dicts load as they are)
+    and the forward pass is torchvision's, operation for operation, so the
+    outputs are the same to the last bit (``tests/test_inference_faults.py`` checks
+    both against torchvision's). It is defined here because importing
+    torchvision adds about 160 MB of resident memory (its compiled operators),
+    which ``crowdnb predict`` and ``crowdnb listen`` would carry for nothing
+    else; :attr:`Network.architecture` still names torchvision's definition.
+
+    Parameters
+    ----------
+    num_classes : int
+        Outputs of the last layer (``classifier.6``).
+    dropout : float in [0, 1)
+        Dropout probability before the first two fully connected layers.
+    """
+
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(64, 192, kernel_size=5, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(192, 384, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout),
+            nn.Linear(256 * 6 * 6, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(p=dropout),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        return self.classifier(x)
 
 
 def _alexnet_trunk(model: nn.Module) -> tuple[nn.Module, nn.Module]:
@@ -297,7 +350,7 @@ def _lite0_trunk(model: nn.Module) -> tuple[nn.Module, nn.Module]:
 NETWORKS: dict[str, Network] = {
     "alexnet": Network(
         name="alexnet", title="AlexNet", architecture="torchvision.models.alexnet",
-        make=_alexnet, new_layer="classifier.6",
+        make=AlexNet, new_layer="classifier.6",
         normalization={"scale": 255.0, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
         input_size=224, init=_init_alexnet,
         # Krizhevsky et al. 2012: lr 0.01 for minibatches of 128, weight decay 5e-4.
@@ -355,6 +408,44 @@ def _photo(name: str, size: int) -> torch.Tensor:
 
 
 @torch.inference_mode()
+def image_normalization(network: str = "alexnet") -> dict[str, Any]:
+    """The input normalisation a network expects, as stored in checkpoints.
+
+    Returns
+    -------
+    dict
+        ``scale`` (uint8 pixels are divided by it), ``mean`` and ``std`` (per RGB
+        channel, after scaling): ``x = (pixel / scale - mean) / std``.
+    """
+    norm = network_spec(network).normalization
+    return {"scale": float(norm["scale"]), "mean": list(norm["mean"]), "std": list(norm["std"])}
+
+
+def normalize_images(
+    images: torch.Tensor, normalization: Mapping[str, Any] | None = None
+) -> torch.Tensor:
+    """Turn uint8 spectrogram images into the network's float input.
+
+    Parameters
+    ----------
+    images : torch.Tensor [shape=(n, 3, height, width), dtype=uint8]
+        RGB images, on any device.
+    normalization : dict, optional
+        ``scale``, ``mean``, ``std`` as from :func:`image_normalization` (the
+        default) or a checkpoint.
+
+    Returns
+    -------
+    torch.Tensor [shape=(n, 3, height, width), dtype=float32]
+        ``(images / scale - mean) / std``, on the images' device.
+    """
+    norm = image_normalization() if normalization is None else normalization
+    mean = torch.tensor(norm["mean"], dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+    std = torch.tensor(norm["std"], dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+    # One multiply-add per pixel: x * (1 / (scale * std)) - mean / std.
+    return torch.addcmul(-mean / std, images.to(torch.float32), 1.0 / (float(norm["scale"]) * std))
+
+
 def imagenet_behaviour(model: nn.Module, network: Network) -> dict[str, Any]:
     """Whether ``model`` (with its 1000-class ImageNet layer) sees what ImageNet networks see.
 
@@ -368,8 +459,6 @@ def imagenet_behaviour(model: nn.Module, network: Network) -> dict[str, Any]:
         ``passed`` (bool), ``photos`` (per photograph: ``what``, ``top5``
         class indices, ``probability`` of the best answer, ``passed``).
     """
-    from .model import normalize_images
-
     was_training = model.training
     model.eval()
     photos = {}

@@ -26,10 +26,11 @@ from crowdnb.audio import (ClipStream, load_clip, normalised_blocks, normalised_
 from crowdnb.cli import main
 from crowdnb.config import AudioConfig, PreprocessConfig, SpectrogramConfig
 from crowdnb.listen import Listener, file_source, independent_blocks, listen, wav_stream_source
-from crowdnb.model import (CHECKPOINT_FORMAT, build_model, image_normalization, load_checkpoint,
-                           predict_proba)
+from crowdnb.model import (CHECKPOINT_FORMAT, TRUNK_BATCH, build_model, image_normalization,
+                           load_checkpoint, predict_proba, trunk_first)
+from crowdnb.networks import NETWORKS, AlexNet
 from crowdnb.predict import InputWarning, band_note, predict_file
-from crowdnb.spectrogram import spectrogram_image
+from crowdnb.spectrogram import mel_filterbank, spectrogram_image
 
 from conftest import band_noise
 
@@ -391,3 +392,89 @@ def test_memory_of_a_long_file_stays_bounded(checkpoint, short_and_long, command
     base = _peak_rss(command, "--model", str(checkpoint), str(short), *options)
     peak = _peak_rss(command, "--model", str(checkpoint), str(long), *options)
     assert peak - base < MEMORY_GROWTH_BOUND, (base, peak)
+
+
+# What the two commands hold besides the file: the interpreter and torch, the
+# network's weights, and the activations of a few images. Each guard below is
+# a regression that cost a 1 GB target its margin: batches of 64 run whole
+# (1.2 GB of EfficientNet-Lite0 activations), torchvision imported to build
+# AlexNet (160 MB), librosa imported for the mel filters (120 MB, with numba).
+
+
+def test_trunk_first_gives_the_whole_networks_answers():
+    # The trunk's output for an image does not depend on the other images of
+    # its batch (cached trunk outputs in training rely on it too); the layers
+    # after it see the batches they would have seen whole.
+    images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (4, 3, 227, 227),
+                                                                dtype=np.uint8))
+    for network in NETWORKS:  # batches of 3 and 1; the trunk runs 2 + 1, then 1
+        model, _ = build_model(len(CLASSES), network=network, weights="none", seed=0)
+        model.eval()
+        norm = image_normalization(network)
+        expected = predict_proba(model, images, normalization=norm, device="cpu", batch_size=3)
+        top, prepare = trunk_first(model, network, normalization=norm, trunk_batch_size=2)
+        got = predict_proba(top, images, prepare=prepare, device="cpu", batch_size=3)
+        np.testing.assert_array_equal(got[1], expected[1])
+        assert not any(m.training for m in model.modules())  # left in the mode it was in
+    model.train()
+    top, prepare = trunk_first(model, network, normalization=norm)
+    predict_proba(top, images[:1], prepare=prepare, device="cpu")
+    assert all(m.training for m in model.modules())
+
+
+def test_prediction_runs_the_trunk_a_few_images_at_a_time(loaded, thirty_seconds, monkeypatch):
+    model, meta = loaded
+    seen = {"trunk": [], "top": [], "released": 0}
+    # After each batch, what it freed goes back to the system (else glibc's free memory grows).
+    monkeypatch.setattr("crowdnb.predict.release_freed_memory",
+                        lambda: seen.__setitem__("released", seen["released"] + 1))
+    hooks = [model.features[0].register_forward_pre_hook(
+                 lambda module, args: seen["trunk"].append(len(args[0]))),
+             model.classifier[-1].register_forward_pre_hook(
+                 lambda module, args: seen["top"].append(len(args[0])))]
+    try:
+        table, _ = predict_file(thirty_seconds, loaded, device="cpu", batch_size=16)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    kept = int(table["kept"].sum())
+    batches = [16, kept - 16]
+    assert kept == 25 and seen["top"] == batches  # the layers after the trunk: each batch whole
+    assert seen["trunk"] == [min(TRUNK_BATCH, n - start) for n in batches
+                             for start in range(0, n, TRUNK_BATCH)]
+    assert seen["released"] == len(batches)
+
+
+def test_predict_and_listen_import_neither_torchvision_nor_librosa(checkpoint, thirty_seconds):
+    probe = ("import sys\n"
+             "from crowdnb.cli import main\n"
+             "model, wav = sys.argv[1:]\n"
+             "codes = [main(['predict', '--model', model, wav]),\n"
+             "         main(['listen', '--model', model, '--duration', '4', wav])]\n"
+             "print(codes, sorted({'torchvision', 'librosa', 'numba'} & set(sys.modules)), "
+             "file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(checkpoint), str(thirty_seconds)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.stderr.splitlines()[-1] == "[0, 0] []", done.stderr
+
+
+def test_alexnet_is_torchvisions_layer_for_layer():
+    torchvision = pytest.importorskip("torchvision")
+    ours, theirs = AlexNet(num_classes=3), torchvision.models.alexnet(num_classes=3)
+    assert str(ours) == str(theirs)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(2, 3, 227, 227, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert torch.equal(ours.eval()(x), theirs.eval()(x))
+
+
+@pytest.mark.parametrize("sr, n_fft, n_mels, fmin, fmax", [(44100, 2048, 128, 20.0, 20000.0),
+                                                           (22050, 1024, 64, 0.0, 11025.0),
+                                                           (16000, 512, 40, 50.0, 7000.0)])
+def test_mel_filters_are_librosas_without_librosa(sr, n_fft, n_mels, fmin, fmax):
+    librosa = pytest.importorskip("librosa")
+    expected = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=True,
+                                   norm=None, dtype=np.float64)
+    expected /= expected.sum(axis=1)[:, None]  # each band averages the density
+    got = mel_filterbank(sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    np.testing.assert_array_equal(got, expected)
