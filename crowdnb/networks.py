@@ -407,7 +407,6 @@ def _photo(name: str, size: int) -> torch.Tensor:
         return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)
 
 
-@torch.inference_mode()
 def image_normalization(network: str = "alexnet") -> dict[str, Any]:
     """The input normalisation a network expects, as stored in checkpoints.
 
@@ -446,6 +445,7 @@ def normalize_images(
     return torch.addcmul(-mean / std, images.to(torch.float32), 1.0 / (float(norm["scale"]) * std))
 
 
+@torch.inference_mode()
 def imagenet_behaviour(model: nn.Module, network: Network) -> dict[str, Any]:
     """Whether ``model`` (with its 1000-class ImageNet layer) sees what ImageNet networks see.
 

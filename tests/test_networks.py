@@ -6,6 +6,8 @@ tests use the real weights, on tiny image sets and short clips made here.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -16,7 +18,7 @@ from crowdnb.dataset import preprocess
 from crowdnb.files import read_json
 from crowdnb.listen import Listener, file_source, listen
 from crowdnb.model import load_checkpoint
-from crowdnb.networks import FINE_TUNE, NETWORKS, network_spec
+from crowdnb.networks import FINE_TUNE, NETWORKS, imagenet_behaviour, network_spec
 from crowdnb.predict import predict_file
 from crowdnb.splits import random_split
 from crowdnb.train import train_model
@@ -138,3 +140,18 @@ def test_a_training_can_leave_its_network_unwritten(image_set, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "metrics.json",
                                                          "predictions.csv"]
     assert result.checkpoint["network"] == "efficientnet_lite0"  # still returned to the caller
+
+
+@pytest.mark.parametrize("network", sorted(NETWORKS))
+def test_the_behaviour_check_computes_no_gradients(network):
+    # Run with autograd, its probabilities warned (a UserWarning on a chapter's page)
+    # and it kept every activation for a backward pass that never comes.
+    spec = network_spec(network)
+    model = spec.make(1000)
+    seen = []
+    model.register_forward_hook(lambda module, args, out: seen.append(out.requires_grad))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        behaviour = imagenet_behaviour(model, spec)
+    assert seen and not any(seen)
+    assert set(behaviour["photos"]) and isinstance(behaviour["passed"], bool)
