@@ -169,7 +169,7 @@ def _filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float,
     sums = weights.sum(axis=1)
     empty = np.flatnonzero(sums <= 0)
     if empty.size:
-        edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+        edges = band_edges(n_mels, fmin, fmax, freq_scale)
         # The narrowest band is the lowest: find the smallest FFT size that fills it.
         need = 2 ** int(math.ceil(math.log2(sr / (edges[2] - edges[0]) * 1.0001)))
         raise ParameterError(
@@ -193,7 +193,7 @@ def _htk_mel(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.n
     llvmlite) adds about 120 MB of resident memory to ``crowdnb predict`` and
     ``crowdnb listen``, which need nothing else of it.
     """
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    edges = band_edges(n_mels, fmin, fmax, "mel")
     bin_hz = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
     widths = np.diff(edges)
     ramps = np.subtract.outer(edges, bin_hz)
