@@ -51,6 +51,8 @@ for stage in PLAN.stages:
     rule:
         name:
             PLAN.rule_name(stage)
+        wildcard_constraints:
+            run=PLAN.stage_run_pattern(stage, copied=False),
         input:
             unpack(lambda wildcards, stage=stage: PLAN.inputs(wildcards.run, stage.name)),
         output:
@@ -61,6 +63,30 @@ for stage in PLAN.stages:
         threads: stage.threads
         shell:
             PLAN.execute_command
+
+
+# A job that computes what another job of this invocation computes (the same
+# stage, values and upstream results: a sweep point sharing the main run's
+# chapter 1, say) copies that job's folder instead of executing the notebook
+# again; its large files are hard links, not copies.
+for stage in PLAN.stages:
+
+    rule:
+        name:
+            PLAN.rule_name(stage, copied=True)
+        wildcard_constraints:
+            run=PLAN.stage_run_pattern(stage, copied=True),
+        input:
+            unpack(lambda wildcards, stage=stage: PLAN.copy_inputs(wildcards.run, stage.name)),
+        output:
+            **PLAN.outputs(stage),
+        params:
+            stage=stage.name,
+            donor=lambda wildcards, stage=stage: PLAN.donor_run(wildcards.run, stage.name),
+            parameters=lambda wildcards, stage=stage: PLAN.parameters_json(wildcards.run, stage.name),
+        localrule: True
+        shell:
+            PLAN.copy_command
 
 
 # The table of a sweep (runs/<sweep>/results.csv): one row per point, with the

@@ -356,9 +356,11 @@ def test_a_sweep_runs_its_points_in_parallel_and_gathers_them(finished):
     sweep.write_text("sweep: scales\nbase: base.yaml\nstages: [b_middle]\n"
                      "points:\n  one: {b_middle.scale: 1.0}\n  three: {scale: 3.0}\n")
     (project / "params" / "base.yaml").write_text("common:\n  seed: 1\n")
-    ran = run_study(project=project, sweep=sweep, jobs=2, quiet=True)["executed"]
-    assert sorted(ran) == sorted((f"scales/{p}", s) for p in ("one", "three")
-                                 for s in ("a_source", "b_middle"))
+    outcome = run_study(project=project, sweep=sweep, jobs=2, quiet=True)
+    # the points' a_source run with the same values: the second point copies the first's
+    assert sorted(outcome["executed"]) == [("scales/one", "a_source"), ("scales/one", "b_middle"),
+                                           ("scales/three", "b_middle")]
+    assert outcome["copied"] == [("scales/three", "a_source")]
     import pandas as pd
 
     table = pd.read_csv(project / "runs" / "scales" / "results.csv")
@@ -369,6 +371,41 @@ def test_a_sweep_runs_its_points_in_parallel_and_gathers_them(finished):
     assert stage_values(project, "b_middle", run="scales/three") == [0.0, 3.0]
     assert not (project / "runs" / "scales" / "three" / "c_end").exists()
     assert run_study(project=project, sweep=sweep, jobs=2, quiet=True)["executed"] == []
+
+
+def test_a_sweep_point_costs_what_it_adds(finished, capfd):
+    # A point with the main run's values is the main run: its stages are copied
+    # from the main run's, as is every stage a point shares with it upstream of
+    # what it changes; the large files are hard links, the records say where from.
+    project, _ = finished
+    (project / "params" / "main.yaml").write_text("run: default\n")
+    sweep = project / "params" / "scales.yaml"
+    sweep.write_text("sweep: scales\nbase: main.yaml\nstages: [b_middle]\n"
+                     "points:\n  same: {}\n  three: {scale: 3.0}\n")
+    outcome = run_study(project=project, params_file=project / "params" / "main.yaml",
+                        sweep=sweep)
+    assert outcome["executed"] == [("scales/three", "b_middle")]
+    assert sorted(outcome["copied"]) == [("scales/same", "a_source"), ("scales/same", "b_middle"),
+                                         ("scales/three", "a_source")]
+    runs = project / "runs"
+    for point, stage in outcome["copied"]:
+        record = json.loads((runs / point / stage / "_stage.json").read_text())
+        assert record["copied_from"] == "default" and record["run"] == point.split("/")[1]
+        assert (runs / point / "notebooks" / f"{stage}.ipynb").is_file()
+    model, original = runs / "scales/same/b_middle/model.pt", runs / "default/b_middle/model.pt"
+    assert os.path.samefile(model, original)  # no second copy of a checkpoint
+    assert stage_values(project, "b_middle", run="scales/three") == [0.0, 3.0]
+    assert "the same job as the main run's: its results copied" in capfd.readouterr().err
+    # up to date afterwards, and a copy follows what it copied: a new main run copies again
+    again = run_study(project=project, params_file=project / "params" / "main.yaml",
+                      sweep=sweep, quiet=True)
+    assert again["executed"] == [] and again["copied"] == []
+    changed = run_study(project=project, params_file=project / "params" / "main.yaml",
+                        sweep=sweep, overrides=["n=3"], quiet=True)
+    assert sorted(changed["executed"]) == [("default", s) for s in ("a_source", "b_middle",
+                                                                    "c_end", "d_side")] + [
+        ("scales/three", "b_middle")]
+    assert stage_values(project, "b_middle", run="scales/same") == [0.0, 1.0, 2.0]
 
 
 def test_an_executor_plugin_gets_its_options_and_plans_the_jobs(finished, capfd):

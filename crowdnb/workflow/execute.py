@@ -16,7 +16,8 @@ or the next ``crowdnb run``, puts them back first (:func:`restore_interrupted`).
 
 The stage writes in place, not in a draft folder renamed afterwards, because
 what it writes may name its own folder (a checkpoint's ``out_dir``).
-``aggregate`` writes a sweep's table.
+``copy`` gives a run the results another run of the invocation computed with
+the same values (:func:`copy_stage`); ``aggregate`` writes a sweep's table.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from .locks import hold_job_lock
 from .project import Project
 from .stages import RUNNER_PARAMETERS, discover_stages, without_iri_grammar
 
-__all__ = ["execute_stage", "aggregate_sweep", "flatten_summary", "restore_interrupted",
+__all__ = ["execute_stage", "copy_stage", "aggregate_sweep", "flatten_summary", "restore_interrupted",
            "error_file"]
 
 KERNEL_NAME = "python3"
@@ -320,6 +321,60 @@ def _execute(project: Project, stage, run_dir: Path, folder: Path, executed: Pat
     return duration
 
 
+def copy_stage(stage_name: str, run_dir: str | os.PathLike, donor_dir: str | os.PathLike) -> Path:
+    """Give ``run_dir`` the results of ``stage_name`` that ``donor_dir`` computed; return its folder.
+
+    The plan copies instead of executing when both jobs run the stage with the
+    same values on the same upstream results
+    (:meth:`crowdnb.workflow.plan.Plan.donor`). The stage's summary, its
+    executed notebook and its record are copied (the record notes where from);
+    every other file is a hard link (a copy where the file system has none),
+    so the copy costs next to no space. Like an execution, it sets the last
+    results aside first and puts them back if it does not finish.
+    """
+    donor_name = Path(donor_dir).as_posix()  # as the plan names it: relative to the runs folder
+    run_dir, donor_dir = Path(run_dir).resolve(), Path(donor_dir).resolve()
+    source = donor_dir / stage_name
+    record = read_json(source / STAGE_RECORD)
+    _put_back(run_dir, stage_name)
+    error_file(run_dir, stage_name).unlink(missing_ok=True)
+    _set_aside(run_dir, stage_name)
+    folder = run_dir / stage_name
+    try:
+        _link_tree(source, folder, copied={SUMMARY_FILE, STAGE_RECORD})
+        write_json(folder / STAGE_RECORD, {
+            **record, "run": run_dir.name,
+            "copied_from": donor_name, "copied_utc": _utc_now()})
+        notebook = run_dir / NOTEBOOK_FOLDER / f"{stage_name}.ipynb"
+        notebook.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(donor_dir / NOTEBOOK_FOLDER / f"{stage_name}.ipynb", notebook)
+    except BaseException:
+        _put_back(run_dir, stage_name)
+        raise
+    shutil.rmtree(run_dir / PREVIOUS_FOLDER / stage_name)
+    return folder
+
+
+def _link_tree(source: Path, target: Path, *, copied: set[str]) -> None:
+    # Hard links share the donor's modification times; each is touched, so that
+    # no output of the copying job is older than what it copied (Snakemake would
+    # otherwise rerun it). Only summaries are read by other jobs, and they are copies.
+    now = time.time()
+    for folder, _, files in os.walk(source):
+        into = target / Path(folder).relative_to(source)
+        into.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            src, dst = Path(folder) / name, into / name
+            if name in copied and folder == str(source):
+                shutil.copyfile(src, dst)
+                continue
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+            os.utime(dst, (now, now))
+
+
 def flatten_summary(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """The numbers and texts of a summary, nested keys joined by ``.`` (lists left out)."""
     flat: dict[str, Any] = {}
@@ -367,6 +422,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
     stage.add_argument("--parameters", required=True, help="JSON from the plan")
     stage.add_argument("--quiet", action="store_true",
                        help="print nothing; a failure's line goes to .crowdnb/errors/<stage>.txt")
+    copy = sub.add_parser("copy", help="copy one stage's results from the run that computed them")
+    copy.add_argument("--stage", required=True)
+    copy.add_argument("--run", required=True, help="the run's folder, relative to here")
+    copy.add_argument("--donor", required=True, help="the folder of the run that computed them")
+    copy.add_argument("--quiet", action="store_true")
     aggregate = sub.add_parser("aggregate", help="gather a sweep's results")
     aggregate.add_argument("--sweep-file", required=True)
     aggregate.add_argument("--output", required=True)
@@ -381,6 +441,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
             aggregate_sweep(args.sweep_file, args.output, args.summaries)
             return 0
         lock_fd = hold_job_lock(Path.cwd(), args.run)
+        if args.command == "copy":
+            copy_stage(args.stage, Path(args.run or "."), Path(args.donor))
+            return 0
         _start_log(kernel_log_file(args.run, args.stage), stderr=quiet)
         duration = execute_stage(Project(Path(args.project).resolve()), args.stage, Path(args.run),
                                  values=json.loads(args.parameters), threads=args.threads,
@@ -390,7 +453,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
         return 0
     except CrowdnbError as exc:
-        if args.command == "stage":
+        if args.command in ("stage", "copy"):
             with contextlib.suppress(OSError):
                 path = error_file(Path(args.run), args.stage)
                 path.parent.mkdir(parents=True, exist_ok=True)

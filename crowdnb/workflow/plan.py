@@ -45,6 +45,7 @@ project through the plan, not in their text.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import itertools
 import json
 import os
@@ -263,6 +264,8 @@ class Plan:
     verbose: bool = False
     _code: dict[str, list[str]] = field(default_factory=dict)
     _sums: dict[str, str] = field(default_factory=dict)
+    _prints: dict[tuple[str, str], str] = field(default_factory=dict)
+    _donors: dict[tuple[str, str], tuple[str, str]] | None = None
 
     # -- names and patterns ---------------------------------------------------
 
@@ -272,18 +275,21 @@ class Plan:
 
     @property
     def run_pattern(self) -> str:
-        # The wildcard holds the prefix, slash included: empty for a self-contained run.
-        if not self.runs:
-            return "(?!)"
-        return "|".join(re.escape(run_prefix(r)) for r in self.runs) or "(?:)"
+        return _runs_pattern(self.runs)
 
     @property
     def sweep_pattern(self) -> str:
         return "|".join(re.escape(s) for s in self.sweeps) or "(?!)"
 
+    def stage_run_pattern(self, stage: Stage, *, copied: bool) -> str:
+        """The runs whose job of ``stage`` executes (or, with ``copied``, copies another's)."""
+        runs = [run for (run, name) in self.jobs
+                if name == stage.name and (self.donor(run, name) is not None) == copied]
+        return _runs_pattern(runs)
+
     @staticmethod
-    def rule_name(stage: Stage) -> str:
-        return f"stage_{stage.name}"
+    def rule_name(stage: Stage, *, copied: bool = False) -> str:
+        return f"{'copy' if copied else 'stage'}_{stage.name}"
 
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
@@ -338,6 +344,54 @@ class Plan:
             "sweeps": [f"{self.sweeps[s].name}/{RESULTS_FILE}" for s in self.sweeps_of(job)],
         }
         return inputs
+
+    # -- jobs that another job of the plan computes already --------------------
+
+    def donor(self, run: str, stage_name: str) -> StageJob | None:
+        """The job whose results this job copies, or None when it executes its notebook.
+
+        Two jobs of one stage compute the same results when they run with the
+        same values and read the same results upstream (their upstream jobs
+        compute the same, recursively): the sources, the environment and the
+        files from outside the run are then the same too. The first such job of
+        the plan (the main run's, then the sweep points' in their order)
+        executes; the others copy its folder. So a sweep point costs what it
+        adds: the ablations' points share chapter 1, and a point with the main
+        run's values is the main run.
+        """
+        if self._donors is None:
+            first: dict[str, tuple[str, str]] = {}
+            self._donors = {}
+            for key in self.jobs:
+                fingerprint = self._fingerprint(*key)
+                if fingerprint in first:
+                    self._donors[key] = first[fingerprint]
+                else:
+                    first[fingerprint] = key
+        key = self._donors.get((_run_key(run), stage_name))
+        return self.jobs[key] if key is not None else None
+
+    def _fingerprint(self, run: str, stage_name: str) -> str:
+        key = (run, stage_name)
+        if key not in self._prints:
+            job = self.jobs[key]
+            text = json.dumps([stage_name, self.parameters_json(run, stage_name),
+                               [self._fingerprint(run, u) for u in job.stage.upstream]])
+            self._prints[key] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return self._prints[key]
+
+    def copy_inputs(self, run: str, stage_name: str) -> dict[str, Any]:
+        """What a copying job reads: the outputs of the job it copies.
+
+        And its own run's upstream summaries (copies as well, by definition):
+        a run's folder holds every stage its targets need, copied or executed.
+        """
+        donor = self.donor(run, stage_name)
+        if donor is None:
+            raise DataError(f"stage {stage_name} of run {run!r} executes; it copies nothing")
+        prefix = run_prefix(_run_key(run))
+        return {**self.outputs(donor.stage, donor.run),
+                "upstream": [f"{prefix}{u}/{SUMMARY_FILE}" for u in donor.stage.upstream]}
 
     def sources_file(self, job: StageJob) -> str:
         """Where a job's source manifest is, relative to the working directory."""
@@ -467,6 +521,19 @@ class Plan:
                 '--parameters {params.parameters:q} {PLAN.execute_options}')
 
     @property
+    def copy_command(self) -> str:
+        """The shell command of the rules that copy a job's results from the job computing them."""
+        return ('{PLAN.python:q} -m crowdnb.workflow.execute copy --stage {params.stage} '
+                '--run={wildcards.run:q} --donor={params.donor:q} {PLAN.execute_options}')
+
+    def donor_run(self, run: str, stage_name: str) -> str:
+        """The run (folder, relative to the working directory) of the job a job copies."""
+        donor = self.donor(run, stage_name)
+        if donor is None:
+            raise DataError(f"stage {stage_name} of run {run!r} executes; it copies nothing")
+        return donor.run
+
+    @property
     def aggregate_command(self) -> str:
         return ('{PLAN.python:q} -m crowdnb.workflow.execute aggregate --sweep-file '
                 '{params.sweep_file:q} --output {output:q} {input:q}')
@@ -475,6 +542,14 @@ class Plan:
         """The summaries a sweep's table gathers: each point's target stages."""
         spec = self.sweeps[sweep]
         return [f"{spec.run_name(p)}/{s}/{SUMMARY_FILE}" for p in spec.points for s in spec.stages]
+
+
+def _runs_pattern(runs: Sequence[str]) -> str:
+    """A ``{run}`` wildcard's pattern for these runs: their prefixes, slash included
+    (empty for a self-contained run's own); matching nothing for no run."""
+    if not runs:
+        return "(?!)"
+    return "|".join(re.escape(run_prefix(r)) for r in runs) or "(?:)"
 
 
 def _jobs_for_run(run: str, stages: Sequence[Stage], resolved, wanted: Sequence[str],

@@ -54,7 +54,9 @@ __all__ = ["run_study", "RunOutcome", "register_cli"]
 class RunOutcome(dict):
     """What ``run_study`` did: ``{"executed": [(run, stage), ...], "run_dir": ..., ...}``.
 
-    ``would_run`` lists the jobs a dry run found stale, in the same form.
+    ``copied`` lists the jobs that copied the results of an identical job of
+    the invocation instead of executing (a sweep point sharing the main run's
+    stages); ``would_run`` the jobs a dry run found stale; all in the same form.
     """
 
 
@@ -163,13 +165,14 @@ def _check_settings_together(plan: Plan, *, params_file: str | os.PathLike | Non
         and the settings.
     """
     from ..config import PreprocessConfig
-    from ..dataset import check_settings
 
     names = set(PreprocessConfig().flat())
     for (run, stage), job in plan.jobs.items():
         values = {k: v for k, v in job.values.items() if k in names}
         if not values:
             continue
+        from ..dataset import check_settings  # seconds to import: only where a job needs it
+
         try:
             check_settings(PreprocessConfig.from_flat(**values))
         except ParameterError as exc:
@@ -355,9 +358,12 @@ def run_study(
             # also after a failure: the book never shows a stage the run has not finished
             if main_run and book and not dry_run:
                 _sync_book(_run_folder(runs_root, main_run), stages, project_.book_executed)
-    executed = sorted({(str(Path(f).parent.parent), Path(f).parent.name)
+    finished = sorted({(str(Path(f).parent.parent), Path(f).parent.name)
                        for f in updated if Path(f).name == STAGE_RECORD and not dry_run})
-    outcome = RunOutcome(executed=executed, would_run=would_run, runs_root=runs_root,
+    copied = [job for job in finished if plan.donor(*job) is not None]
+    executed = [job for job in finished if job not in copied]
+    outcome = RunOutcome(executed=executed, copied=copied, would_run=would_run,
+                         runs_root=runs_root,
                          run_dir=_run_folder(runs_root, main_run) if main_run else None)
     shown = where if main_run else runs_root / next(iter(plan.sweeps))
     if dry_run:
@@ -365,8 +371,9 @@ def run_study(
              "nothing ran" if would_run else
              f"crowdnb run: dry run: nothing to do, {shown} is up to date")
     else:
-        _say(f"crowdnb run: {len(executed)} stage job(s) executed, the rest was up to date; "
-             f"outputs in {shown}")
+        also = f", {len(copied)} copied from identical jobs" if copied else ""
+        _say(f"crowdnb run: {len(executed)} stage job(s) executed{also}, the rest was up to "
+             f"date; outputs in {shown}")
     return outcome
 
 
@@ -432,8 +439,9 @@ class _StageLines(logging.Handler):
             if event == "job_info":
                 rule = str(getattr(record, "rule_name", ""))
                 wildcards = dict(getattr(record, "wildcards", None) or {})
-                if rule.startswith("stage_"):
-                    run, stage = (wildcards.get("run") or "").rstrip("/") or SELF_RUN, rule[6:]
+                kind, _, stage = rule.partition("_")
+                if kind in ("stage", "copy"):
+                    run = (wildcards.get("run") or "").rstrip("/") or SELF_RUN
                 elif rule == "aggregate_sweep":
                     run, stage = wildcards.get("sweep", ""), "results.csv"
                 else:
@@ -441,6 +449,11 @@ class _StageLines(logging.Handler):
                 why = _why(getattr(record, "reason", ""))
                 if stage != "results.csv" and self._failed_before(run, stage):
                     why = "its last execution failed"
+                if kind == "copy":
+                    donor = self.plan.donor(run, stage)
+                    where = ("the main run" if donor.run in (self.plan.main_run, SELF_RUN)
+                             else donor.run)
+                    why = f"{why}; the same job as {where}'s: its results copied"
                 self.jobs[int(record.jobid)] = (run, stage, why, time.monotonic())
                 if self.dry_run:
                     self.would_run.append((run, stage))
