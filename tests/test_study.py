@@ -150,10 +150,19 @@ def _book_sources(target: Path) -> Path:
 def _reference(tmp_path: Path) -> list[str]:
     """Chapter 1's realism-check parameters: the project's calibration recordings where this
     machine has them ($CROWDNB_REALCAL, a folder with manifest.csv), else a reference rendered
-    here (the smoke corpus with another seed: its clips table is a CSV list of files)."""
+    here (the smoke corpus with another seed: its clips table is a CSV list of files).
+
+    Of the calibration recordings, the shortest of each emotion: a smoke's worth of real audio
+    (all of them cost the smoke study a minute, on the critical path of ``make test``).
+    """
     realcal = os.environ.get("CROWDNB_REALCAL")
     if realcal and (Path(realcal) / "manifest.csv").is_file():
-        return ["-p", f"01.reference_dir={Path(realcal) / 'manifest.csv'}",
+        manifest = pd.read_csv(Path(realcal) / "manifest.csv")
+        emotions = manifest[manifest["proposed_label"].isin(["joy", "anger", "neutral"])]
+        shortest = emotions.sort_values("duration_s").groupby("proposed_label").head(1).copy()
+        shortest["file"] = [str(Path(realcal) / f) for f in shortest["file"]]
+        shortest.to_csv(tmp_path / "reference.csv", index=False)
+        return ["-p", f"01.reference_dir={tmp_path / 'reference.csv'}",
                 "-p", "01.reference_path_column=file", "-p", "01.reference_label_column=proposed_label"]
     from crowdnb.synth import synthesize
 
@@ -347,6 +356,36 @@ def test_only_some_stages_still_plans_the_sweeps_of_the_others(tmp_path):
                              "only": ["01_data_collection"]})
     assert plan.inputs("smoke", "09_ablations")["sweeps"] == ["smoke_ablations/results.csv"]
     assert not any(t.startswith("smoke_ablations/") for t in plan.targets)
+
+
+def test_the_sweep_points_run_only_what_they_change(tmp_path):
+    # The smoke sweep's "paper" point is the main run (every stage copied, whatever
+    # the command line sets), "grey" shares chapter 1; the ablations' points share
+    # chapter 1 with full.yaml's main run and run chapters 2-4 each.
+    from crowdnb.workflow.plan import plan_from_config
+
+    def copied(params: str, *overrides: str):
+        plan = plan_from_config({"project": str(ROOT), "runs_root": str(tmp_path), "run": "main",
+                                 "params_file": str(ROOT / "params" / params),
+                                 "overrides": list(overrides)}, write=False)
+        return {key: (donor.run if (donor := plan.donor(*key)) else None) for key in plan.jobs
+                if key[0] != "main"}
+
+    (tmp_path / "reference.csv").write_text("path,label\n")
+    smoke = copied("smoke.yaml", f"01.reference_dir={tmp_path / 'reference.csv'}", "epochs=2")
+    assert {key: run for key, run in smoke.items() if run} == {
+        **{("smoke_ablations/paper", s): "main" for s in ("01_data_collection", "02_preprocessing",
+                                                          "03_spectrogram_generation",
+                                                          "04_random_split_training")},
+        ("smoke_ablations/grey", "01_data_collection"): "main"}
+    full = copied("full.yaml")
+    ablations = {point for (point, stage) in full if point.startswith("ablations/")}
+    assert len(ablations) == 10
+    for point in ablations:
+        assert full[(point, "01_data_collection")] == "main", point
+        assert full[(point, "04_random_split_training")] is None, point
+    assert all(run is None for (point, stage), run in full.items() if point.startswith("seeds/")
+               and stage != "01_data_collection")
 
 
 def test_sweep_files_resolve_for_every_point():
