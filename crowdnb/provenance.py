@@ -8,7 +8,7 @@ import platform
 import sys
 from typing import Any
 
-__all__ = ["library_versions", "environment_info", "torch_backends", "source_hash"]
+__all__ = ["library_versions", "environment_info", "torch_backends", "source_hash", "usable_cores"]
 
 _LIBRARIES = (
     "crowdnb", "numpy", "scipy", "pandas", "librosa", "pyloudnorm", "soundfile",
@@ -26,6 +26,26 @@ def library_versions() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may use: its CPU affinity, within a container's CPU quota.
+
+    ``os.cpu_count()`` counts every core of the machine; a container limited to
+    two of sixteen (cgroup v2 ``cpu.max``), or a job pinned to some, has fewer.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as fh:
+            quota, period = fh.read().split()
+        if quota != "max":
+            cores = min(cores, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return cores
 
 
 def environment_info() -> dict[str, Any]:

@@ -22,6 +22,8 @@ import scipy.signal
 import soundfile as sf
 import torch
 
+from crowdnb.provenance import usable_cores
+
 #: Sample rate of the shared test clips.
 CLIP_SR = 44100
 
@@ -286,17 +288,6 @@ def finished_pair(_finished_pair_project, tmp_path):
 WORKER_MEMORY_GIB = 4.0
 
 
-def _usable_cores() -> int:
-    cores = len(os.sched_getaffinity(0))
-    try:  # a container's CPU quota (cgroup v2), which os.cpu_count() does not see
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-        if quota != "max":
-            cores = min(cores, max(1, int(int(quota) // int(period))))
-    except (OSError, ValueError):
-        pass
-    return cores
-
-
 def _available_gib() -> float:
     fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
     available = int(fields["MemAvailable"].split()[0]) * 1024
@@ -321,7 +312,18 @@ def pytest_xdist_auto_num_workers(config):
         by_memory = int(_available_gib() // WORKER_MEMORY_GIB)
     except (OSError, KeyError, ValueError):  # no /proc/meminfo: not Linux
         by_memory = os.cpu_count() or 1
-    return max(1, min(_usable_cores(), by_memory))
+    return max(1, min(usable_cores(), by_memory))
+
+
+def worker_jobs() -> list[str]:
+    """``crowdnb run``'s ``--jobs`` for this test worker's share of the cores (none when alone).
+
+    A stage's kernel takes as many threads as its run has cores; beside the other
+    workers, two threads on a shared core made a smoke stage 2-5 times slower
+    (OpenMP's threads wait for each other by spinning).
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return ["--jobs", os.environ["OMP_NUM_THREADS"]] if workers > 1 else []
 
 
 def pytest_configure(config):
@@ -329,7 +331,7 @@ def pytest_configure(config):
     # with the other workers instead of each taking them all.
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
-        threads = max(1, _usable_cores() // workers)
+        threads = max(1, usable_cores() // workers)
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(name, str(threads))
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))

@@ -32,6 +32,7 @@ import pytest
 import soundfile as sf
 import yaml
 
+from conftest import worker_jobs
 from crowdnb import DataError, ParameterError
 from crowdnb.clips import read_clips
 from crowdnb.sources import (
@@ -900,7 +901,7 @@ def test_the_audioset_parameter_file_runs_chapter_one_against_a_local_server(web
                "--run-dir", str(run_dir), "--only", COLLECTION_STAGE, "--quiet",
                "-p", f"audioset_base_url={web.url}/csv",
                "-p", f"audioset_url_template={web.url}/media/{{ytid}}.wav",
-               "-p", "synth_preset=smoke"]
+               "-p", "synth_preset=smoke", *worker_jobs()]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
 

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import worker_jobs
 from crowdnb.workflow.stages import discover_stages, load_param_file, resolve_parameters
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,7 +179,7 @@ def test_smoke_study_runs_every_notebook_and_builds_the_book(tmp_path):
     sources = _book_sources(tmp_path / "sources")
     command = [sys.executable, "-m", "crowdnb.cli", "run", "--params", str(sources / "params" / "smoke.yaml"),
                "--run-dir", str(run_dir), "--project", str(sources), "--quiet", "--publish",
-               *_reference(tmp_path)]
+               *worker_jobs(), *_reference(tmp_path)]
     first = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     assert first.returncode == 0, first.stderr[-4000:]
     for stage in STAGES:

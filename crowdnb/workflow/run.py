@@ -40,6 +40,7 @@ from typing import Sequence
 
 from ..errors import CrowdnbError, DataError, ParameterError
 from ..files import atomic_path
+from ..provenance import usable_cores
 from .execute import error_file, restore_interrupted
 from .locks import hold_run_locks
 from .plan import (FAILED_KEY, NOTEBOOK_FOLDER, SELF_RUN, STAGE_RECORD, SUMMARY_FILE, Plan, plan_from_config,
@@ -273,8 +274,9 @@ def run_study(
     dry_run : bool
         Say what would run and why; run nothing.
     jobs : int >= 1 or None
-        Jobs at a time: local CPU cores to use (None: all of them), or, with
-        a cluster executor, jobs submitted at a time.
+        Jobs at a time: local CPU cores to use (None: all this process may
+        use, :func:`crowdnb.provenance.usable_cores`), or, with a cluster
+        executor, jobs submitted at a time.
     executor, executor_args : str, sequence of str
         A Snakemake executor plugin (``slurm``, ...) and its options
         (``--slurm-...``); ``local`` runs here.
@@ -513,7 +515,7 @@ def _snakemake(project: Project, runs_root: Path, config: dict, plan, *, selecte
         _, plugin_settings = _executor_settings(executor, executor_args)
     elif executor_args:
         raise ParameterError(f"options {' '.join(executor_args)} need --executor")
-    cores = jobs or os.cpu_count() or 1
+    cores = jobs or usable_cores()
     quietness = {Quietness.HOST}
     rules = {plan.rule_name(plan.stage(name)) for name in selected}
     dag_settings = DAGSettings(
@@ -674,8 +676,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
     parser.add_argument("--dry-run", "-n", action="store_true",
                         help="say what would run, and why; run nothing")
     parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
-                        help="jobs at a time: local cores to use (default: all), or cluster "
-                             "jobs submitted at a time with --executor")
+                        help="jobs at a time: local cores to use (default: all this process may "
+                             "use), or cluster jobs submitted at a time with --executor")
     parser.add_argument("--executor", default="local", metavar="NAME",
                         help="a Snakemake executor plugin, e.g. slurm (its own --NAME-... "
                              "options follow); default: run here")
