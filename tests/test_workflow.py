@@ -401,11 +401,10 @@ def test_a_sweep_point_costs_what_it_adds(finished, capfd):
                       sweep=sweep, quiet=True)
     assert again["executed"] == [] and again["copied"] == []
     changed = run_study(project=project, params_file=project / "params" / "main.yaml",
-                        sweep=sweep, overrides=["n=3"], quiet=True)
-    assert sorted(changed["executed"]) == [("default", s) for s in ("a_source", "b_middle",
-                                                                    "c_end", "d_side")] + [
-        ("scales/three", "b_middle")]
-    assert stage_values(project, "b_middle", run="scales/same") == [0.0, 1.0, 2.0]
+                        sweep=sweep, overrides=["b_middle.scale=2.0"], quiet=True)
+    assert sorted(changed["executed"]) == [("default", "b_middle"), ("default", "c_end")]
+    assert changed["copied"] == [("scales/same", "b_middle")]  # "three" sets its own scale
+    assert stage_values(project, "b_middle", run="scales/same") == [0.0, 2.0]
 
 
 def test_an_executor_plugin_gets_its_options_and_plans_the_jobs(finished, capfd):
