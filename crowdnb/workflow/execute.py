@@ -337,6 +337,7 @@ def copy_stage(stage_name: str, run_dir: str | os.PathLike, donor_dir: str | os.
     source = donor_dir / stage_name
     record = read_json(source / STAGE_RECORD)
     _put_back(run_dir, stage_name)
+    _clear_failed(run_dir / SOURCES_FOLDER / f"{stage_name}.json")
     error_file(run_dir, stage_name).unlink(missing_ok=True)
     _set_aside(run_dir, stage_name)
     folder = run_dir / stage_name
