@@ -83,6 +83,7 @@ for stage in PLAN.stages:
         params:
             stage=stage.name,
             donor=lambda wildcards, stage=stage: PLAN.donor_run(wildcards.run, stage.name),
+            # not in the command: as for a stage rule, a change of value reruns the job
             parameters=lambda wildcards, stage=stage: PLAN.parameters_json(wildcards.run, stage.name),
         localrule: True
         shell:

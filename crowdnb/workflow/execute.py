@@ -234,18 +234,28 @@ def execute_stage(
     folder = run_dir / stage.name
     executed = run_dir / NOTEBOOK_FOLDER / f"{stage.name}.ipynb"
     failed = executed.with_name(f"{stage.name}.failed.ipynb")
-    _put_back(run_dir, stage.name)  # a job of this stage killed outright
-    _clear_failed(run_dir / SOURCES_FOLDER / f"{stage.name}.json")
-    error_file(run_dir, stage.name).unlink(missing_ok=True)
-    _set_aside(run_dir, stage.name)
+    with _new_results(run_dir, stage.name):
+        return _execute(project, stage, run_dir, folder, executed, failed, values=values,
+                        threads=threads, progress=progress, lock_fd=lock_fd)
+
+
+@contextlib.contextmanager
+def _new_results(run_dir: Path, stage: str):
+    """Set a stage's last results aside while new ones are written; put them back on failure.
+
+    What a killed job of the stage left set aside goes back first, and the note
+    and message of a failed execution go.
+    """
+    _put_back(run_dir, stage)
+    _clear_failed(run_dir / SOURCES_FOLDER / f"{stage}.json")
+    error_file(run_dir, stage).unlink(missing_ok=True)
+    _set_aside(run_dir, stage)
     try:
-        duration = _execute(project, stage, run_dir, folder, executed, failed, values=values,
-                            threads=threads, progress=progress, lock_fd=lock_fd)
+        yield
     except BaseException:
-        _put_back(run_dir, stage.name)
+        _put_back(run_dir, stage)
         raise
-    shutil.rmtree(run_dir / PREVIOUS_FOLDER / stage.name)
-    return duration
+    shutil.rmtree(run_dir / PREVIOUS_FOLDER / stage)
 
 
 def _execute(project: Project, stage, run_dir: Path, folder: Path, executed: Path, failed: Path,
@@ -336,12 +346,8 @@ def copy_stage(stage_name: str, run_dir: str | os.PathLike, donor_dir: str | os.
     run_dir, donor_dir = Path(run_dir).resolve(), Path(donor_dir).resolve()
     source = donor_dir / stage_name
     record = read_json(source / STAGE_RECORD)
-    _put_back(run_dir, stage_name)
-    _clear_failed(run_dir / SOURCES_FOLDER / f"{stage_name}.json")
-    error_file(run_dir, stage_name).unlink(missing_ok=True)
-    _set_aside(run_dir, stage_name)
     folder = run_dir / stage_name
-    try:
+    with _new_results(run_dir, stage_name):
         _link_tree(source, folder, copied={SUMMARY_FILE, STAGE_RECORD})
         write_json(folder / STAGE_RECORD, {
             **record, "run": run_dir.name,
@@ -349,10 +355,6 @@ def copy_stage(stage_name: str, run_dir: str | os.PathLike, donor_dir: str | os.
         notebook = run_dir / NOTEBOOK_FOLDER / f"{stage_name}.ipynb"
         notebook.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(donor_dir / NOTEBOOK_FOLDER / f"{stage_name}.ipynb", notebook)
-    except BaseException:
-        _put_back(run_dir, stage_name)
-        raise
-    shutil.rmtree(run_dir / PREVIOUS_FOLDER / stage_name)
     return folder
 
 

@@ -371,6 +371,12 @@ class Plan:
         key = self._donors.get((_run_key(run), stage_name))
         return self.jobs[key] if key is not None else None
 
+    def _copied(self, run: str, stage_name: str) -> StageJob:
+        donor = self.donor(run, stage_name)
+        if donor is None:
+            raise DataError(f"stage {stage_name} of run {run!r} executes; it copies nothing")
+        return donor
+
     def _fingerprint(self, run: str, stage_name: str) -> str:
         key = (run, stage_name)
         if key not in self._prints:
@@ -386,9 +392,7 @@ class Plan:
         And its own run's upstream summaries (copies as well, by definition):
         a run's folder holds every stage its targets need, copied or executed.
         """
-        donor = self.donor(run, stage_name)
-        if donor is None:
-            raise DataError(f"stage {stage_name} of run {run!r} executes; it copies nothing")
+        donor = self._copied(run, stage_name)
         prefix = run_prefix(_run_key(run))
         return {**self.outputs(donor.stage, donor.run),
                 "upstream": [f"{prefix}{u}/{SUMMARY_FILE}" for u in donor.stage.upstream]}
@@ -528,10 +532,7 @@ class Plan:
 
     def donor_run(self, run: str, stage_name: str) -> str:
         """The run (folder, relative to the working directory) of the job a job copies."""
-        donor = self.donor(run, stage_name)
-        if donor is None:
-            raise DataError(f"stage {stage_name} of run {run!r} executes; it copies nothing")
-        return donor.run
+        return self._copied(run, stage_name).run
 
     @property
     def aggregate_command(self) -> str:
