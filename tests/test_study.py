@@ -160,10 +160,14 @@ def _reference(tmp_path: Path) -> list[str]:
     if realcal and (Path(realcal) / "manifest.csv").is_file():
         manifest = pd.read_csv(Path(realcal) / "manifest.csv")
         emotions = manifest[manifest["proposed_label"].isin(["joy", "anger", "neutral"])]
-        shortest = emotions.sort_values("duration_s").groupby("proposed_label").head(1).copy()
-        shortest["file"] = [str(Path(realcal) / f) for f in shortest["file"]]
-        shortest.to_csv(tmp_path / "reference.csv", index=False)
-        return ["-p", f"01.reference_dir={tmp_path / 'reference.csv'}",
+        shortest = emotions.sort_values("duration_s").groupby("proposed_label").head(1)
+        # A CSV list names files under its own folder: link the chosen ones there.
+        folder = tmp_path / "realcal"
+        for name in shortest["file"]:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).symlink_to(Path(realcal).resolve() / name)
+        shortest.to_csv(folder / "reference.csv", index=False)
+        return ["-p", f"01.reference_dir={folder / 'reference.csv'}",
                 "-p", "01.reference_path_column=file", "-p", "01.reference_label_column=proposed_label"]
     from crowdnb.synth import synthesize
 
