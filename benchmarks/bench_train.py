@@ -60,7 +60,7 @@ def make_images(folder: Path, n: int, *, seed: int = 0) -> pd.DataFrame:
         pixels = np.clip(field + rng.normal(0, 25, field.shape), 0, 255).astype(np.uint8)
         path = f"{i:05d}.png"
         Image.fromarray(pixels).save(folder / path, compress_level=1)
-        rows.append({"block_id": f"b{i}", "clip_id": f"c{i // 10}", "label": ("a", "b")[i % 2],
+        rows.append({"block_id": f"b{i}", "clip_id": f"c{i // 10}", "label": ("a", "b")[(i // 10) % 2],
                      "image_path": path, "start_s": float(i % 10), "end_s": float(i % 10) + 2.0})
     return pd.DataFrame(rows)
 
