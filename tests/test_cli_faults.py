@@ -333,6 +333,8 @@ def test_symlink_loops_and_broken_links_are_reported_as_skipped(recordings, tmp_
     os.symlink("loop.wav", recordings / "joy" / "loop.wav")
     os.symlink("everywhere", recordings / "everywhere")
     os.symlink("gone.wav", recordings / "anger" / "old.wav")
+    os.symlink("../joy", recordings / "joy" / "again")  # a folder loop
+    os.symlink(recordings / "joy", recordings / "anger" / "more")  # another label's folder
     out = tmp_path / "COL"
     assert main(collect_args(recordings, out)) == 0
     report = pd.read_csv(out / "collection_report.csv", keep_default_na=False)
@@ -342,7 +344,11 @@ def test_symlink_loops_and_broken_links_are_reported_as_skipped(recordings, tmp_
     assert rows["joy/loop.wav"] == loop and rows["everywhere"] == loop
     assert rows["anger/old.wav"] == ("skipped", "broken symbolic link: its target gone.wav "
                                                 "does not exist")
-    assert "3 item(s) not collected" in capsys.readouterr().out
+    assert rows["joy/again"] == ("skipped", "symbolic link to a folder (../joy): not followed, its "
+                                 "files were not collected (link the files themselves, or copy "
+                                 "the folder in)")
+    assert rows["anger/more"][1].startswith(f"symbolic link to a folder ({recordings / 'joy'})")
+    assert "5 item(s) not collected" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------------------

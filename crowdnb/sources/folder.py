@@ -85,6 +85,18 @@ def _link_problem(path: Path) -> str:
     return ""
 
 
+def _not_followed(path: Path) -> str:
+    """Why a link to a folder inside a label folder is left out ("" for anything else).
+
+    Its files are not collected (a link back up the tree would collect them
+    again and again); the report names it, so that nothing is left out unsaid.
+    """
+    if path.is_symlink() and path.is_dir():
+        return (f"symbolic link to a folder ({os.readlink(path)}): not followed, its files "
+                f"were not collected (link the files themselves, or copy the folder in)")
+    return ""
+
+
 def _by_prefix(root: Path, path: Path, label: str, entry: str) -> _Candidate:
     """A file labelled by the start of its name: it is its own event, wherever it lies."""
     rel = path.relative_to(root)
@@ -128,7 +140,7 @@ def _scan_directory(root: Path, report: list[dict], *, exclude: Path,
                 continue
             if path.is_file():
                 files.append(path)
-            elif problem := _link_problem(path):
+            elif problem := _link_problem(path) or _not_followed(path):
                 report.append({"item": path.relative_to(root).as_posix(), "status": SKIPPED,
                                "reason": problem})
         mapped = label_map.by_name(child.name)
