@@ -74,7 +74,7 @@ def _bare_model(network: str, device: torch.device, precision: str, x: torch.Ten
     """The network, its trained module and the inputs a bare loop feeds it (frozen outputs for top)."""
     spec = NETWORKS[network]
     model, _ = build_model(2, network=network, weights="none", seed=0)
-    model = prepare_model(model, device, precision)
+    model = prepare_model(model, device, precision, network)
     trained, prefixes = model, None
     if top:
         frozen, trained = spec.trunk(model)
@@ -114,7 +114,7 @@ def bare_training(x: torch.Tensor, y: torch.Tensor, *, batch_size: int, device: 
 def bare_inference(x: torch.Tensor, *, batch_size: int, device: torch.device, precision: str,
                    network: str = "alexnet") -> float:
     model, _ = build_model(2, network=network, weights="none", seed=0)
-    model = prepare_model(model, device, precision).eval()
+    model = prepare_model(model, device, precision, network).eval()
     with compute_context(precision, device):
         model(x[:batch_size])  # warm-up, as for the pipeline below
         sync(device)
@@ -128,7 +128,7 @@ def bare_inference(x: torch.Tensor, *, batch_size: int, device: torch.device, pr
 def pipeline_inference(images: torch.Tensor, *, batch_size: int, device: torch.device, precision: str,
                        network: str = "alexnet") -> float:
     model, _ = build_model(2, network=network, weights="none", seed=0)
-    model = prepare_model(model, device, precision)
+    model = prepare_model(model, device, precision, network)
     norm = image_normalization(network)
     predict_proba(model, images[:batch_size], normalization=norm, device=device, batch_size=batch_size,
                   precision=precision)
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
                 limit = matmul_rate(precision, device=device)
                 for entry in args.networks:
                     network, top = entry.split(":")[0], entry.endswith(":top")
-                    x = model_input(images.to(device), image_normalization(network), precision)
+                    x = model_input(images.to(device), image_normalization(network), precision, network)
                     y = y_all.to(device)
                     best = _measure(blocks, test, images, folder, x, y, network=network, top=top,
                                     device=device, precision=precision, args=args)

@@ -68,6 +68,7 @@ __all__ = [
     "release_freed_memory",
     "PRECISIONS",
     "compute_context",
+    "memory_format",
     "prepare_model",
     "model_input",
     "resolve_device",
@@ -158,21 +159,31 @@ def compute_context(precision: str, device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
 
 
-def _memory_format(precision: str) -> torch.memory_format:
-    # oneDNN's bfloat16 convolutions are fastest on NHWC (channels-last) tensors.
-    return torch.channels_last if precision == "bfloat16" else torch.contiguous_format
+def memory_format(precision: str, network: str | None = None) -> torch.memory_format:
+    """The memory layout ``network`` computes fastest in with ``precision``.
+
+    Channels-last (NHWC) for bfloat16, whose oneDNN convolutions are fastest
+    in it, and for a network that declares it for float32
+    (:attr:`crowdnb.networks.Network.channels_last`); else NCHW.
+    """
+    if precision == "bfloat16" or (network is not None and network_spec(network).channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
-def prepare_model(model: nn.Module, device: torch.device, precision: str = "float32") -> nn.Module:
-    """Move ``model`` to ``device`` in the memory layout ``precision`` computes fastest with."""
-    return model.to(device=device, memory_format=_memory_format(precision))
+def prepare_model(model: nn.Module, device: torch.device, precision: str = "float32",
+                  network: str | None = None) -> nn.Module:
+    """Move ``model`` to ``device`` in the memory layout of :func:`memory_format`."""
+    return model.to(device=device, memory_format=memory_format(precision, network))
 
 
 def model_input(
-    images: torch.Tensor, normalization: Mapping[str, Any] | None = None, precision: str = "float32"
+    images: torch.Tensor, normalization: Mapping[str, Any] | None = None, precision: str = "float32",
+    network: str | None = None,
 ) -> torch.Tensor:
-    """:func:`normalize_images` in the memory layout ``precision`` computes fastest with."""
-    return normalize_images(images, normalization).contiguous(memory_format=_memory_format(precision))
+    """:func:`normalize_images` in the memory layout of :func:`memory_format`."""
+    return normalize_images(images, normalization).contiguous(
+        memory_format=memory_format(precision, network))
 
 
 def _init_new_layer(layer: nn.Linear, generator: torch.Generator) -> None:

@@ -54,7 +54,8 @@ from .errors import DataError, ParameterError
 from .evaluation import evaluate_predictions
 from .files import atomic_path, write_json, write_table
 from .model import CHECKPOINT_FORMAT, PRECISIONS, build_model, compute_context
-from .model import image_normalization, model_input, predict_proba, prepare_model, resolve_device
+from .model import (image_normalization, memory_format, model_input, predict_proba, prepare_model,
+                    resolve_device)
 from .networks import NETWORKS, Network
 from .provenance import environment_info, library_versions
 from .splits import kept_blocks, temporal_leakage
@@ -469,9 +470,9 @@ def _setup_network(data: _Data, recipe: TrainRecipe, *, network: str, fine_tune:
     if info["from_scratch_recipe"]:
         recipe = recipe.from_scratch(lr_per_image=spec.scratch_lr_per_image,
                                      weight_decay=spec.scratch_weight_decay)
-    model = prepare_model(model, device, precision)
+    model = prepare_model(model, device, precision, spec.name)
     normalization = image_normalization(spec.name)
-    data.prepare = lambda x: model_input(x, normalization, precision)
+    data.prepare = lambda x: model_input(x, normalization, precision, spec.name)
     trained, prefixes = model, None
     if chosen == "top":
         frozen, trained = spec.trunk(model)
@@ -480,7 +481,7 @@ def _setup_network(data: _Data, recipe: TrainRecipe, *, network: str, fine_tune:
         identity = ((info["network"], info["sha256"], precision, str(device))
                     if info["pretrained"] and info.get("sha256") else None)
         _freeze_inputs(data, frozen, batch_size=min(batch_size, FROZEN_BATCH), precision=precision,
-                       device=device, identity=identity)
+                       device=device, identity=identity, layout=memory_format(precision, spec.name))
     groups = _param_groups(model, recipe.lr, recipe.new_layer_lr_factor, recipe.weight_decay,
                            new_layer=spec.new_layer, trained=prefixes)
     return _Network(model, trained, groups, recipe, info, chosen)
@@ -503,11 +504,13 @@ FROZEN_CACHE_BYTES = 2 * 1024 ** 3
 
 @torch.no_grad()
 def _freeze_inputs(data: _Data, frozen: nn.Module, *, batch_size: int, precision: str,
-                   device: torch.device, identity: tuple | None = None) -> None:
+                   device: torch.device, identity: tuple | None = None,
+                   layout: torch.memory_format = torch.contiguous_format) -> None:
     """Replace the images by the frozen early layers' outputs (float32), once per image.
 
     With an ``identity`` (the frozen weights, precision and device), outputs
     already computed in this process for the same image file are reused.
+    The later layers get them in ``layout`` (the network's memory layout).
     """
     t0 = time.perf_counter()
     frozen.eval()
@@ -536,9 +539,9 @@ def _freeze_inputs(data: _Data, frozen: nn.Module, *, batch_size: int, precision
 
     data.x_train = outputs(data.x_train, data.image_files[0])
     data.x_test = outputs(data.x_test, data.image_files[1])
-    memory_format = torch.channels_last if precision == "bfloat16" and data.x_train.dim() == 4 \
-        else torch.contiguous_format
-    data.prepare = lambda x: x.contiguous(memory_format=memory_format)
+    if data.x_train.dim() != 4:
+        layout = torch.contiguous_format
+    data.prepare = lambda x: x.contiguous(memory_format=layout)
     data.frozen_s = time.perf_counter() - t0
 
 
