@@ -721,21 +721,30 @@ def train_model(
         "preprocessing": _preprocessing(preprocessing),
         "files": dict(FILES),
     }
-    checkpoint = {
-        "format": CHECKPOINT_FORMAT, "network": weights_info["network"],
-        "architecture": weights_info["architecture"], "state_dict": state_dict,
-        "classes": data.classes, "normalization": image_normalization(weights_info["network"]),
-        "image_size": [int(data.x_train.shape[2]), int(data.x_train.shape[3])],
-        # the run's folders stay out: the same training gives the same bytes anywhere
-        "preprocessing": metrics["preprocessing"],
-        "params": {k: v for k, v in params.items() if k not in ("image_root", "out_dir")},
-        "seed": seed,
-        "model_info": weights_info, "versions": library_versions(),
-    }
-    result = TrainResult(metrics, pd.DataFrame(loop.history), predictions, checkpoint)
+    result = TrainResult(metrics, pd.DataFrame(loop.history), predictions,
+                         _checkpoint(state_dict, data, metrics))
     if out_dir is not None:
         write_artifacts(result, out_dir, checkpoint=write_checkpoint)
     return result
+
+
+def _checkpoint(state_dict: dict[str, torch.Tensor], data: _Data,
+                metrics: dict[str, Any]) -> dict[str, Any]:
+    """What ``model.pt`` holds: the weights, and what :mod:`crowdnb.predict` needs to use them.
+
+    The run's folders stay out of its parameters: the same training gives
+    the same bytes anywhere.
+    """
+    info, params = metrics["weights_info"], metrics["params"]
+    return {
+        "format": CHECKPOINT_FORMAT, "network": info["network"],
+        "architecture": info["architecture"], "state_dict": state_dict,
+        "classes": data.classes, "normalization": image_normalization(info["network"]),
+        "image_size": [int(data.x_train.shape[2]), int(data.x_train.shape[3])],
+        "preprocessing": metrics["preprocessing"],
+        "params": {k: v for k, v in params.items() if k not in ("image_root", "out_dir")},
+        "seed": metrics["seed"], "model_info": info, "versions": library_versions(),
+    }
 
 
 def _record(data: _Data, loop: _Loop, final: dict[str, Any], weights_info: dict[str, Any],
