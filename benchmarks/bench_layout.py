@@ -8,7 +8,8 @@ inputs in both layouts:
 
 - AlexNet: a training step (minibatch 10, every layer) and inference (64 images);
 - EfficientNet-Lite0: a training step of its later layers on the frozen early
-  layers' outputs (the offline default's fine-tuning), the frozen early layers
+  layers' outputs (the offline default's fine-tuning), a training step of every
+  layer (chapter 12's from random weights and fine-tuned whole), the frozen early layers
   (8 images, as :data:`crowdnb.train.FROZEN_BATCH`), and the whole network's
   inference (8 images, as :data:`crowdnb.model.TRUNK_BATCH`).
 
@@ -73,12 +74,15 @@ def cases(layout: torch.memory_format) -> dict[str, tuple[Callable[[], object], 
     with torch.no_grad():
         trunk_out = lite0_frozen(lite0, images[10]).contiguous(memory_format=layout)
     lite0_train = EfficientNetLite(3).to(memory_format=layout).train()
+    lite0_all = EfficientNetLite(3).to(memory_format=layout).train()
     no_grad = torch.no_grad()
     return {
         "AlexNet training (10)": (training_step(alexnet.train(), images[10], labels, alexnet), 10),
         "AlexNet inference (64)": (lambda: no_grad(alexnet.eval())(images[64]), 64),
         "Lite0 later layers training (10)": (training_step(
             lite0_train, trunk_out, labels, lambda x: lite0_train.top(x, LITE0_FROZEN_BLOCKS)), 10),
+        "Lite0 training, every layer (10)": (training_step(lite0_all, images[10], labels,
+                                                           lite0_all), 10),
         "Lite0 frozen layers (8)": (lambda: no_grad(lite0_frozen)(lite0, images[8]), 8),
         "Lite0 inference (8)": (lambda: no_grad(lite0)(images[8]), 8),
     }
