@@ -13,7 +13,7 @@ A file of any length is read and prepared in pieces (a
 :func:`crowdnb.audio.normalised_blocks_streamed`) and its images classified a
 batch at a time: besides the network, memory holds a few chunks of samples,
 one batch of images and the activations of a few of them (the network's trunk
-runs 8 images at a time, :func:`crowdnb.model.trunk_first`, and what a batch
+runs 4 images at a time, :func:`crowdnb.model.trunk_first`, and what a batch
 freed goes back to the system, :func:`crowdnb.model.release_freed_memory`)
 whatever the file's length. A 3 h recording read whole took 18 GB; read in
 pieces, with batches of 64 run whole and the allocator's free memory kept,
@@ -218,7 +218,7 @@ def predict_file(
     *,
     aggregate: str = "mean",
     device: str = "auto",
-    batch_size: int = 64,
+    batch_size: int = 32,
     band_limit_per: str = "clip",
 ) -> tuple[pd.DataFrame, str | None]:
     """Class probabilities of every 2 s block of an audio file, and a clip label.
@@ -236,7 +236,8 @@ def predict_file(
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
     batch_size : int > 0
-        Images per forward pass.
+        Images per forward pass of the layers after the trunk (32: on 15 min
+        of audio, 50 MB less memory than 64 and a fifth faster, on 2 cores).
     band_limit_per : {"clip", "block"}
         Band-limit the whole file, then cut it (as training did), or each
         block on its own (as ``crowdnb listen`` does; see :data:`BAND_LIMITS`).
