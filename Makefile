@@ -33,6 +33,8 @@ help:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]'
+	@# librosa's numba code compiled once, before processes side by side would
+	$(BIN)/python -c "from crowdnb.perf import compile_numba_caches; compile_numba_caches()"
 	@touch $(STAMP)
 
 RUN_STUDY  = $(BIN)/crowdnb run --params $(PARAMS)

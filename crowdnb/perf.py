@@ -8,6 +8,8 @@ arithmetic asked for (float32, or bfloat16 where the CPU or GPU has it);
 training step of the network costs per image (forward and backward);
 :func:`achieved_fraction` puts a training's images per second against the
 limit. ``benchmarks/bench_train.py`` and the reproducibility chapter use them.
+:func:`compile_numba_caches` compiles librosa's cached numba code once, at
+installation, before processes side by side would.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import torch
 
 from .errors import ParameterError
 
-__all__ = ["matmul_rate", "training_flops_per_image", "achieved_fraction", "DTYPES"]
+__all__ = ["matmul_rate", "training_flops_per_image", "achieved_fraction", "compile_numba_caches",
+           "DTYPES"]
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -104,3 +107,29 @@ def achieved_fraction(images_per_s: float, flops_per_image: float, limit_gflops:
     """
     gflops = images_per_s * flops_per_image / 1e9
     return {"gflops": gflops, "fraction": gflops / limit_gflops if limit_gflops > 0 else float("nan")}
+
+
+def compile_numba_caches() -> None:
+    """Compile the cached numba code of librosa that crowdnb reaches, in this one process.
+
+    librosa keeps its numba-compiled functions (onset peak picking, pitch,
+    zero crossings, the constant-Q transform's helpers) in an on-disk cache.
+    Processes that compile the same function at once can leave that cache
+    inconsistent (numba writes its index and its code files separately), and
+    every later process that loads it then crashes: a fresh clone's
+    ``make test`` did, with a segmentation fault in librosa's ``peak_pick``
+    in every test worker that reached the crowd statistics, after the smoke
+    study's chapter 1 and a realism test had compiled it side by side.
+    ``make`` calls this once after installing, and the test session before
+    its workers start; with the cache written, it only loads it.
+    """
+    import numpy as np
+
+    from .config import SpectrogramConfig
+    from .crowdstats import block_statistics
+    from .spectrogram import block_spectrum
+
+    sr = 44100
+    y = np.random.default_rng(0).standard_normal(2 * sr) * np.hanning(2 * sr)
+    block_statistics(y, sr)
+    block_spectrum(y, sr, spectrogram=SpectrogramConfig(freq_scale="cqt"))

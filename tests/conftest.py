@@ -22,6 +22,7 @@ import scipy.signal
 import soundfile as sf
 import torch
 
+from crowdnb.perf import compile_numba_caches
 from crowdnb.provenance import usable_cores
 
 #: Sample rate of the shared test clips.
@@ -327,6 +328,8 @@ def worker_jobs() -> list[str]:
 
 
 def pytest_configure(config):
+    if not hasattr(config, "workerinput"):  # the controller, before any worker starts
+        compile_numba_caches()  # else workers compiling side by side can corrupt numba's cache
     # Each worker's torch, and the processes its tests start, share the cores
     # with the other workers instead of each taking them all.
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
